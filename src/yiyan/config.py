@@ -1,0 +1,285 @@
+"""Typed configuration: YAML maps one to one onto these dataclasses.
+
+A config file has the sections `data`, `tokenizer`, `model`, `training`, `decoding`
+(and `finetune` for transfer learning). Every key is a field below; an unknown key or a
+value of the wrong type is a `ConfigError` that names the key — nothing is silently
+ignored. `Config.to_dict()` gives the resolved config with every default spelled out,
+which is what a run directory stores as `config.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from yiyan.errors import ConfigError
+
+# A corpus is a path to a TSV or JSONL file, the word "hsk" for the embedded HSK corpus,
+# or a list of two line-aligned plain-text files [source_file, target_file].
+CorpusSpec = Union[str, list[str]]
+
+
+@dataclass
+class DataConfig:
+    src_lang: str = "en"
+    tgt_lang: str = "zh"
+    corpus: CorpusSpec | None = "hsk"  # one corpus, split deterministically into train/dev/test
+    train: CorpusSpec | None = None  # or explicit splits (then `corpus` must be null)
+    dev: CorpusSpec | None = None
+    test: CorpusSpec | None = None
+    format: Literal["auto", "tsv", "plain", "jsonl", "hsk"] = "auto"
+    tsv_src_column: int = 0  # TSV columns (0-based) holding source and target
+    tsv_tgt_column: int = 1
+    jsonl_src_key: str | None = None  # JSONL keys; default: the language codes
+    jsonl_tgt_key: str | None = None
+    src_normalization: Literal["none", "NFC", "NFKC"] = "NFKC"
+    tgt_normalization: Literal["none", "NFC", "NFKC"] = "NFC"  # NFKC would turn ，！？ into ASCII
+    max_chars: int = 400  # drop pairs where either side is longer
+    max_length_ratio: float = 9.0  # drop pairs whose char-length ratio exceeds this
+    ratio_min_chars: int = 10  # ... only applied when the longer side has at least this many chars
+    deduplicate: bool = True
+    dev_size: int = 500  # sentences held out when one corpus is split
+    test_size: int = 500
+    split_seed: int = 1234
+
+
+@dataclass
+class TokenizerConfig:
+    type: Literal["unigram", "bpe"] = "unigram"
+    joint: bool = True  # one vocabulary for both sides (enables tied embeddings)
+    vocab_size: int = 8000  # joint vocabulary, or the source vocabulary when not joint
+    tgt_vocab_size: int | None = None  # target vocabulary when not joint (default: vocab_size)
+    character_coverage: float = 1.0
+    max_sentences: int = 2_000_000  # SentencePiece trains on a bounded random sample
+    hard_vocab_limit: bool = False  # shrink the vocabulary on small corpora instead of failing
+    seed: int = 1
+
+
+@dataclass
+class ModelConfig:
+    type: Literal["transformer", "rnn"] = "transformer"
+    d_model: int = 256  # embedding size (and the Transformer's width)
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    heads: int = 4
+    ff_size: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation: Literal["relu", "gelu", "swish"] = "relu"
+    norm: Literal["pre", "post"] = "pre"
+    scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model)
+    tie_embeddings: bool = True  # share source/target/output embeddings (needs a joint vocabulary)
+    max_positions: int = 1024
+    # GRU + Bahdanau attention (type: rnn)
+    hidden_size: int = 256
+    bidirectional: bool = True
+    output_layer: Literal["maxout", "tanh", "none"] = "tanh"
+
+
+@dataclass
+class TrainingConfig:
+    learning_rate: float = 5e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    schedule: Literal["inverse_sqrt", "constant", "linear", "cosine"] = "inverse_sqrt"
+    warmup_steps: int = 4000
+    min_learning_rate: float = 0.0
+    clip_norm: float = 1.0  # 0 disables gradient clipping
+    label_smoothing: float = 0.1
+    batch_tokens: int = 4096  # token budget per batch (max of source/target side, padding included)
+    accumulation: int = 1  # gradient accumulation steps per update
+    max_steps: int = 0  # 0 = no limit
+    max_epochs: int = 0  # 0 = no limit
+    max_time: float = 0.0  # wall-clock budget in seconds; 0 = no limit
+    eval_every: int = 500  # validate (loss + BLEU) every N updates
+    eval_bleu: bool = True
+    eval_max_sentences: int = 0  # cap dev sentences decoded for BLEU; 0 = all
+    eval_beam: int = 1
+    patience: int = 0  # early stopping after N evaluations without BLEU gain; 0 = off
+    log_every: int = 50
+    seed: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    num_threads: int = 0  # torch intra-op threads; 0 = torch's default
+    max_length: int = 256  # drop training pairs longer than this many tokens (either side)
+
+
+@dataclass
+class DecodingConfig:
+    beam: int = 5
+    length_penalty: float = 1.0  # score / length**alpha
+    max_length_ratio: float = 1.5  # max output tokens = ratio * source tokens + max_length_offset
+    max_length_offset: int = 10
+    max_input_tokens: int = 250  # longer inputs are truncated with a warning
+    no_repeat_ngram_size: int = 0  # 0 = off
+    batch_size: int = 64  # sentences per decoding batch
+
+
+@dataclass
+class FinetuneConfig:
+    init_from: str | None = None  # pretrained run directory
+    freeze: list[str] = field(default_factory=list)  # "embeddings", "encoder", "decoder"
+    freeze_layers: int = 0  # freeze the first N layers of encoder and decoder
+    mix_corpus: str | None = None  # run directory whose training pairs are mixed in
+    mix_ratio: float = 0.0  # share of general-domain sentences in every batch
+    min_char_coverage: float = 0.995  # warn when the pretrained vocabulary covers less
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    run_dir: str | None = None  # default: runs/<name>
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    @property
+    def run_path(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Cross-field checks that a single type cannot express."""
+        d, m, t = self.data, self.model, self.tokenizer
+        if d.corpus is not None and (d.train or d.dev or d.test):
+            raise ConfigError("data: give either 'corpus' (split automatically) or 'train'/'dev'/'test', not both")
+        if d.corpus is None and not d.train:
+            raise ConfigError("data: no corpus — set 'data.corpus' or 'data.train'")
+        if m.tie_embeddings and not t.joint:
+            raise ConfigError("model.tie_embeddings needs tokenizer.joint: true (one shared vocabulary)")
+        if m.type == "transformer" and m.d_model % m.heads:
+            raise ConfigError(f"model.d_model ({m.d_model}) must be divisible by model.heads ({m.heads})")
+        if self.training.accumulation < 1:
+            raise ConfigError("training.accumulation must be >= 1")
+        if self.training.batch_tokens < 1:
+            raise ConfigError("training.batch_tokens must be >= 1")
+        if self.decoding.beam < 1:
+            raise ConfigError("decoding.beam must be >= 1")
+        unknown = set(self.finetune.freeze) - {"embeddings", "encoder", "decoder"}
+        if unknown:
+            raise ConfigError(f"finetune.freeze: unknown part(s) {sorted(unknown)}; use embeddings, encoder, decoder")
+        if not 0.0 <= self.finetune.mix_ratio < 1.0:
+            raise ConfigError("finetune.mix_ratio must be in [0, 1)")
+
+
+T = TypeVar("T")
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is list:
+        return f"list[{_type_name(get_args(tp)[0])}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`; return it (ints are accepted as floats)."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for option in get_args(tp):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise ConfigError(f"config key '{key}': expected one of {_type_name(tp)}, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        (item_type,) = get_args(tp)
+        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"config key '{key}': expected null, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(typing.cast(type, tp), value, prefix=f"{key}.")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ConfigError(f"config key '{key}': expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
+    """Build dataclass `cls` from a mapping; unknown keys and wrong types are errors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix.rstrip('.') or '<top>'}': expected a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(typing.cast(Any, cls))]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def set_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply 'section.key=value' (value parsed as YAML) to a raw config mapping."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' must look like section.key=value")
+    dotted, text = assignment.split("=", 1)
+    parts = dotted.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{assignment}': '{part}' is not a section")
+    node[parts[-1]] = yaml.safe_load(text)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when `path` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config must be a YAML mapping")
+        raw = loaded or {}
+    for assignment in overrides or []:
+        set_override(raw, assignment)
+    try:
+        config = from_dict(Config, raw)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}" if path else str(error)) from None
+    config.validate()
+    return config
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    config = from_dict(Config, raw)
+    config.validate()
+    return config

@@ -1,0 +1,1 @@
+"""Data: corpus reading and cleaning, tokenization, binarization, batching."""
