@@ -23,7 +23,7 @@ from yiyan.errors import ConfigError
 
 # A corpus is a path to a TSV or JSONL file, the word "hsk" for the embedded HSK corpus,
 # or a list of two line-aligned plain-text files [source_file, target_file].
-CorpusSpec = Union[str, list[str]]
+CorpusSpec = str | list[str]
 
 
 @dataclass
@@ -155,7 +155,9 @@ class Config:
         """Cross-field checks that a single type cannot express."""
         d, m, t = self.data, self.model, self.tokenizer
         if d.corpus is not None and (d.train or d.dev or d.test):
-            raise ConfigError("data: give either 'corpus' (split automatically) or 'train'/'dev'/'test', not both")
+            raise ConfigError(
+                "data: give either 'corpus' (split automatically) or 'train'/'dev'/'test', not both"
+            )
         if d.corpus is None and not d.train:
             raise ConfigError("data: no corpus — set 'data.corpus' or 'data.train'")
         if m.tie_embeddings and not t.joint:
@@ -170,7 +172,9 @@ class Config:
             raise ConfigError("decoding.beam must be >= 1")
         unknown = set(self.finetune.freeze) - {"embeddings", "encoder", "decoder"}
         if unknown:
-            raise ConfigError(f"finetune.freeze: unknown part(s) {sorted(unknown)}; use embeddings, encoder, decoder")
+            raise ConfigError(
+                f"finetune.freeze: unknown part(s) {sorted(unknown)}; use embeddings, encoder, decoder"
+            )
         if not 0.0 <= self.finetune.mix_ratio < 1.0:
             raise ConfigError("finetune.mix_ratio must be in [0, 1)")
 
@@ -228,7 +232,9 @@ def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix.rstrip('.') or '<top>'}': expected a mapping, got {data!r}")
+        raise ConfigError(
+            f"config section '{prefix.rstrip('.') or '<top>'}': expected a mapping, got {data!r}"
+        )
     hints = get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(typing.cast(Any, cls))]
     kwargs = {}

@@ -1,0 +1,167 @@
+"""Train a config on Tatoeba English→Chinese for a wall-clock budget and report the figures.
+
+    python benchmarks/train_tatoeba.py --data ../shared/data/tatoeba-cmn \
+        --config configs/tatoeba-small.yaml --budget 20m --out bench-out/train-small.json
+
+Reports: training throughput in non-padding target tokens/s (validation excluded), the share
+of padding in batches, achieved FLOP/s against this machine's measured fp32 matmul peak,
+peak RSS of the training process, test BLEU / chrF with greedy and beam 5, and decoding
+speed of the test set. Never run two benchmarks at once on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, matmul_peak_gflops, run_child
+from yiyan.cli import parse_duration
+from yiyan.config import Config, load_config
+from yiyan.data.batching import TokenBudgetBatchSampler
+from yiyan.data.binarize import BinarizedDataset
+from yiyan.evaluate import score
+from yiyan.io import read_json, write_json
+from yiyan.translate import Translator
+
+
+def padding_share(config: Config) -> dict[str, float]:
+    """Share of padding cells in one epoch of training batches (source and target side)."""
+    data = BinarizedDataset(config.run_path / "data" / "bin", "train")
+    sampler = TokenBudgetBatchSampler(
+        data.src_lengths,
+        data.tgt_lengths,
+        config.training.batch_tokens,
+        seed=1,
+        max_length=config.training.max_length,
+    )
+    sampler.set_epoch(0)
+    src_real = src_cells = tgt_real = tgt_cells = 0
+    for indices in sampler:
+        src = data.src_lengths[indices] + 1  # + EOS
+        tgt = data.tgt_lengths[indices] + 1  # + BOS (input side) / EOS (output side)
+        src_real, src_cells = src_real + int(src.sum()), src_cells + int(src.max()) * len(indices)
+        tgt_real, tgt_cells = tgt_real + int(tgt.sum()), tgt_cells + int(tgt.max()) * len(indices)
+    return {
+        "src_padding": round(1 - src_real / src_cells, 4),
+        "tgt_padding": round(1 - tgt_real / tgt_cells, 4),
+        "src_tokens_per_tgt_token": round(src_real / tgt_real, 3),
+        "batches_per_epoch": len(sampler),
+    }
+
+
+def train_flops_per_target_token(config: Config, src_per_tgt: float, mean_len: float) -> float:
+    """≈ 6 × weights each token passes through (forward 2×, backward 4×), plus attention scores.
+
+    Encoder weights count once per source token, decoder weights and the output projection once
+    per target token; attention adds 2·2·d·len per layer and sub-layer (QKᵀ and AV) × 3 for fwd+bwd.
+    """
+    m = config.model
+    d, ff, vocab = m.d_model, m.ff_size, 0
+    enc_layer = 4 * d * d + 2 * d * ff
+    dec_layer = 8 * d * d + 2 * d * ff
+    vocab = load_vocab_size(config)
+    weights = src_per_tgt * m.encoder_layers * enc_layer + m.decoder_layers * dec_layer + d * vocab
+    attention = 3 * 4 * d * mean_len * (src_per_tgt * m.encoder_layers + 2 * m.decoder_layers)
+    return 6 * weights + attention
+
+
+def load_vocab_size(config: Config) -> int:
+    meta = read_json(config.run_path / "model.json")
+    return int(meta["tgt_vocab_size"])
+
+
+def decode_figures(run: Path, config: Config, threads: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    translator = Translator.load(run, device="cpu")
+    data = config.run_path / "data"
+    sources = (data / f"test.{config.data.src_lang}").read_text(encoding="utf-8").splitlines()
+    refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+    results = {}
+    for beam in (1, 5):
+        start = time.perf_counter()
+        hyps = translator.translate(sources, beam=beam)
+        seconds = time.perf_counter() - start
+        tokens = sum(len(translator.tokenizer.encode_tgt(h)) + 1 for h in hyps)
+        scores = score(hyps, refs, config.data.tgt_lang)
+        results[f"beam{beam}"] = {
+            "bleu": scores["bleu"],
+            "chrf": scores["chrf"],
+            "sentences_per_s": round(len(sources) / seconds, 1),
+            "target_tokens_per_s": round(tokens / seconds, 1),
+            "seconds": round(seconds, 2),
+            "signature": scores["bleu_signature"],
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True, help="directory with train.tsv, dev.tsv, test.tsv")
+    parser.add_argument("--config", default="configs/tatoeba-small.yaml")
+    parser.add_argument(
+        "--budget", type=parse_duration, default=1200.0, help="training wall clock (default 20m)"
+    )
+    parser.add_argument("--run-dir", help="default: runs/bench-<config name>")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", help="write the figures as JSON here")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+    name = Path(args.config).stem
+    run = Path(args.run_dir or f"runs/bench-{name}")
+    overrides = [
+        "data.corpus=null",
+        f"data.train={data / 'train.tsv'}",
+        f"data.dev={data / 'dev.tsv'}",
+        f"data.test={data / 'test.tsv'}",
+        f"run_dir={run}",
+        f"training.num_threads={args.threads}",
+        f"training.max_time={args.budget}",
+        *args.overrides,
+    ]
+    config = load_config(args.config, overrides)
+    report: dict[str, Any] = {"machine": machine(), "config": args.config, "budget_s": args.budget}
+    report["matmul_peak_gflops"] = round(matmul_peak_gflops(), 1)
+    print(f"fp32 matmul peak: {report['matmul_peak_gflops']} GFLOP/s", flush=True)
+
+    cli = [sys.executable, "-m", "yiyan"]
+    sets = [item for o in overrides for item in ("--set", o)]
+    prep_wall, prep_rss = run_child([*cli, "prepare", args.config, *sets])
+    report["prepare"] = {"seconds": round(prep_wall, 1), "peak_rss_gib": round(prep_rss, 3)}
+    report["padding"] = padding_share(config)
+    env = {"OMP_NUM_THREADS": str(args.threads)}
+    train_wall, train_rss = run_child([*cli, "train", args.config, "--quiet", *sets], env=env)
+    summary = read_json(run / "train_summary.json")
+    tokens_per_s = summary["target_tokens_per_s"]
+    mean_len = float(np.mean(BinarizedDataset(run / "data" / "bin", "train").tgt_lengths)) + 1
+    flops = train_flops_per_target_token(config, report["padding"]["src_tokens_per_tgt_token"], mean_len)
+    report["train"] = {
+        **summary,
+        "wall_seconds_incl_startup": round(train_wall, 1),
+        "peak_rss_gib_children_max": round(train_rss, 3),
+        "mflop_per_target_token": round(flops / 1e6, 1),
+        "achieved_gflops": round(tokens_per_s * flops / 1e9, 1),
+    }
+    report["train"]["share_of_matmul_peak"] = round(
+        report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
+    )
+    report["test"] = decode_figures(run, config, args.threads)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.out:
+        write_json(args.out, report)
+
+
+if __name__ == "__main__":
+    main()

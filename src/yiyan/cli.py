@@ -1,0 +1,264 @@
+"""The `yiyan` command line: parses arguments and calls the modules, no logic of its own.
+
+    yiyan prepare CONFIG            clean, split, train the tokenizer, binarize
+    yiyan train CONFIG              train (prepares first if needed); --resume continues
+    yiyan translate RUN_DIR         stdin (or -i FILE) → one translation per line
+    yiyan evaluate RUN_DIR          BLEU / chrF with sacrebleu signatures
+
+Errors caused by input (bad files, bad config keys, missing runs) print one line and exit
+with status 2; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from yiyan.errors import YiyanError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '20m', '1.5h' → seconds."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90, 90s, 20m, 1.5h)")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML config file (see configs/ for recipes)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set training.max_steps=100 (repeatable; VALUE is YAML)",
+    )
+    parser.add_argument("--run-dir", help="where the run directory goes (default: runs/<name>)")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from yiyan.config import load_config
+
+    overrides = list(args.overrides)
+    if getattr(args, "run_dir", None):
+        overrides.append(f"run_dir={args.run_dir}")
+    return load_config(args.config, overrides)
+
+
+def _add_decoding_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding (defaults: the run's config)")
+    group.add_argument("--beam", type=int, help="beam size; 1 = greedy search")
+    group.add_argument("--length-penalty", type=float, help="alpha in score / length**alpha")
+    group.add_argument(
+        "--max-length-ratio", type=float, help="max output tokens = ratio × source tokens + offset"
+    )
+    group.add_argument(
+        "--no-repeat-ngram-size", type=int, help="forbid repeating any n-gram of this size (0 = off)"
+    )
+    group.add_argument("--batch-size", type=int, help="sentences decoded together")
+    group.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    group.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+    group.add_argument(
+        "--int8", action="store_true", help="PyTorch dynamic int8 quantization of linear layers (CPU)"
+    )
+
+
+def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "beam": args.beam,
+        "length_penalty": args.length_penalty,
+        "max_length_ratio": args.max_length_ratio,
+        "no_repeat_ngram_size": args.no_repeat_ngram_size,
+        "batch_size": args.batch_size,
+    }
+
+
+def _translator(args: argparse.Namespace) -> Any:
+    from yiyan.runtime import set_threads
+    from yiyan.translate import Translator
+
+    set_threads(args.threads)
+    return Translator.load(args.run_dir, device=args.device, int8=args.int8)
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from yiyan.prepare import prepare
+
+    prepare(_load(args), workers=args.workers)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from yiyan.training.trainer import train
+
+    if args.max_time is not None:
+        args.overrides.append(f"training.max_time={args.max_time}")
+    if args.max_steps is not None:
+        args.overrides.append(f"training.max_steps={args.max_steps}")
+    config = _load(args)
+    train(config, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    translator = _translator(args)
+    source = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
+    try:
+        lines = [line.rstrip("\r\n") for line in source]
+    except UnicodeDecodeError as error:
+        raise YiyanError(f"{args.input or '<stdin>'}: not valid UTF-8 ({error.reason})") from None
+    finally:
+        if args.input:
+            source.close()
+    outputs = translator.translate(lines, **_decoding_options(args))
+    text = "".join(f"{line}\n" for line in outputs)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from yiyan.evaluate import format_scores
+    from yiyan.evaluate_run import evaluate_run
+
+    result = evaluate_run(
+        _translator(args),
+        src=args.src,
+        ref=args.ref,
+        tsv=args.tsv,
+        output=args.output,
+        **_decoding_options(args),
+    )
+    print(format_scores(result))
+    return 0
+
+
+def cmd_attention(args: argparse.Namespace) -> int:
+    from yiyan.viz import attention_command
+
+    path = attention_command(
+        args.run_dir,
+        args.text,
+        args.output,
+        layer=args.layer,
+        head=args.head,
+        beam=args.beam,
+        fmt=args.fmt,
+        device=args.device,
+    )
+    print(path)
+    return 0
+
+
+# ------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yiyan", description="yiyan (译言): build your own neural machine translation models."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("prepare", help="clean, split, tokenize and binarize a parallel corpus")
+    _add_config_args(p)
+    p.add_argument("--workers", type=int, default=1, help="processes that encode the corpus (default: 1)")
+    p.set_defaults(handler=cmd_prepare)
+
+    p = commands.add_parser("train", help="train a model (prepares the data first if needed)")
+    _add_config_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument(
+        "--max-time", type=parse_duration, help="wall-clock budget, e.g. 20m; keeps the best model"
+    )
+    p.add_argument("--max-steps", type=int, help="stop after this many updates")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_train)
+
+    p = commands.add_parser("translate", help="translate lines from stdin or a file")
+    p.add_argument("run_dir", help="a trained run directory")
+    p.add_argument("-i", "--input", help="input file, one sentence per line (default: stdin)")
+    p.add_argument("-o", "--output", help="output file (default: stdout)")
+    _add_decoding_args(p)
+    p.set_defaults(handler=cmd_translate)
+
+    p = commands.add_parser("evaluate", help="translate a test set and score it with sacrebleu")
+    p.add_argument("run_dir", help="a trained run directory")
+    p.add_argument("--src", help="source file, one sentence per line")
+    p.add_argument("--ref", help="reference file, line-aligned with --src")
+    p.add_argument("--tsv", help="or a TSV file: source<TAB>reference")
+    p.add_argument("--output", help="where to save the hypotheses (default: RUN_DIR/eval/<name>.hyp)")
+    _add_decoding_args(p)
+    p.set_defaults(handler=cmd_evaluate)
+
+    from yiyan.viz import parse_index
+
+    p = commands.add_parser(
+        "attention",
+        help="draw the attention of one translation as a heatmap (PNG/SVG) or JSON",
+        description="Translate TEXT with the run in RUN_DIR and show which source subwords each "
+        "generated target subword attended to.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run directory")
+    p.add_argument("text", metavar="TEXT", help="one source sentence")
+    p.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .json")
+    p.add_argument(
+        "--layer",
+        type=parse_index,
+        default=-1,
+        metavar="N|all",
+        help="decoder layer (0-based, negative counts from the end; default -1 = last); 'all' averages all layers",
+    )
+    p.add_argument(
+        "--head",
+        type=parse_index,
+        default=None,
+        metavar="N|all",
+        help="attention head (0-based); default: average",
+    )
+    p.add_argument("--beam", type=int, help="beam size (default: the run's decoding.beam; 1 = greedy)")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=["png", "svg", "json"],
+        help="output format (default: from the -o extension)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.set_defaults(handler=cmd_attention)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    warnings.formatwarning = lambda message, category, *rest: f"yiyan: warning: {message}\n"
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except YiyanError as error:
+        print(f"yiyan: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("yiyan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

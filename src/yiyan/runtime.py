@@ -1,0 +1,58 @@
+"""Where and how computation runs: device, precision, threads, seeds."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+from yiyan.errors import YiyanError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise YiyanError("device 'cuda' requested but no CUDA GPU is available (use device: auto or cpu)")
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision`, or None for plain fp32.
+
+    auto: bf16 on GPUs that support it, fp16 (with a gradient scaler) on older GPUs, fp32 on
+    CPU (measured: bf16 autocast is slower than fp32 on CPUs without AMX, see docs/benchmarks.md).
+    """
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise YiyanError("precision bf16 requested but this GPU does not support bfloat16 (use fp16)")
+        return torch.bfloat16
+    if name == "fp16":
+        if device.type != "cuda":
+            raise YiyanError("precision fp16 needs a CUDA GPU (use bf16 or fp32 on CPU)")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[object]:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_threads(num_threads: int) -> None:
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)

@@ -1,0 +1,481 @@
+"""The training loop.
+
+One update = `accumulation` token-budget batches → label-smoothed loss / target tokens →
+backward → clip → AdamW step at the scheduled learning rate. Every `eval_every` updates:
+dev loss and dev BLEU, keep the best weights (`model.safetensors`), write the resumable
+checkpoint (`checkpoints/last`), and stop early after `patience` evaluations without gain.
+
+Distributed training uses PyTorch's own engine: launched by `torchrun`, each rank reads a
+disjoint share of every epoch's batches, DistributedDataParallel all-reduces gradients
+(`no_sync` on inner accumulation steps), and only rank 0 writes files and shows progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import resource
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from yiyan.checkpoint import (
+    has_training_checkpoint,
+    load_training_checkpoint,
+    load_weights,
+    save_model,
+    save_training_checkpoint,
+)
+from yiyan.config import Config
+from yiyan.data.batching import Batch, TokenBudgetBatchSampler, collate
+from yiyan.data.binarize import BinarizedDataset
+from yiyan.data.tokenizer import Tokenizer
+from yiyan.errors import YiyanError
+from yiyan.evaluate import score
+from yiyan.io import write_json, write_yaml
+from yiyan.models import build_model
+from yiyan.models.base import Seq2SeqModel
+from yiyan.prepare import is_prepared, prepare
+from yiyan.runtime import autocast, resolve_device, resolve_precision, seed_everything, set_threads
+from yiyan.training.loss import label_smoothed_nll
+from yiyan.training.schedule import learning_rate
+from yiyan.translate import Translator
+
+log = logging.getLogger("yiyan.train")
+
+
+@dataclass
+class TrainState:
+    """Everything besides tensors that a resumed run needs to continue exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    sampler: dict[str, Any] = field(default_factory=dict)
+    best_score: float = -math.inf
+    best_step: int = 0
+    bad_evals: int = 0
+    train_seconds: float = 0.0  # time spent in training steps (validation excluded)
+    target_tokens: int = 0  # non-padding target tokens trained on
+    rng: list[int] = field(default_factory=list)
+    cuda_rng: list[list[int]] = field(default_factory=list)
+
+
+class Distributed:
+    """Rank/world-size view; a single process is world size 1."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, values: list[float]) -> list[float]:
+        if self.world_size == 1:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def broadcast(self, value: Any) -> Any:
+        if self.world_size == 1:
+            return value
+        holder = [value]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
+    def close(self) -> None:
+        if self.world_size > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+class Trainer:
+    def __init__(self, config: Config, *, resume: bool = False, quiet: bool = False) -> None:
+        self.config = config
+        self.run = config.run_path
+        self.quiet = quiet
+        train_cfg = config.training
+        set_threads(train_cfg.num_threads)
+        self.device = resolve_device(train_cfg.device)
+        if self.device.type == "cuda" and "LOCAL_RANK" in os.environ:
+            self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(self.device)
+        self.dist = Distributed(self.device)
+        self.amp_dtype = resolve_precision(train_cfg.precision, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+        seed_everything(train_cfg.seed)
+
+        if self.dist.is_main and not is_prepared(self.run):
+            prepare(config, log=self._echo)
+        if self.dist.world_size > 1:
+            dist.barrier()
+        self.tokenizer = Tokenizer.load(self.run / "tokenizer")
+        self.train_data = BinarizedDataset(self.run / "data" / "bin", "train")
+        self.dev_data = BinarizedDataset(self.run / "data" / "bin", "dev")
+        self.sampler = TokenBudgetBatchSampler(
+            self.train_data.src_lengths,
+            self.train_data.tgt_lengths,
+            train_cfg.batch_tokens,
+            seed=train_cfg.seed,
+            shuffle=True,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            max_length=train_cfg.max_length,
+        )
+
+        self.model: Seq2SeqModel = build_model(
+            config.model, self.tokenizer.src_vocab_size, self.tokenizer.tgt_vocab_size
+        ).to(self.device)
+        self.state = TrainState()
+        if config.finetune.init_from and not resume:
+            self._init_from_pretrained(Path(config.finetune.init_from))
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=train_cfg.learning_rate,
+            betas=(train_cfg.betas[0], train_cfg.betas[1]),
+            eps=train_cfg.eps,
+            weight_decay=train_cfg.weight_decay,
+        )
+        if resume:
+            self._resume()
+        else:
+            self.sampler.set_epoch(0)
+        self.ddp: torch.nn.Module = self.model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+        self.writer: Any = None
+        self._stop_signal = False
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _echo(self, message: str) -> None:
+        if self.dist.is_main:
+            log.info(message)
+            if not self.quiet:
+                tqdm.write(message)
+
+    def _init_from_pretrained(self, pretrained: Path) -> None:
+        """Hook for fine-tuning (yiyan.finetune sets frozen parts after loading)."""
+        load_weights(self.model, pretrained / "model.safetensors")
+        self._echo(f"initialised from {pretrained}")
+
+    def _resume(self) -> None:
+        ckpt_dir = self.run / "checkpoints"
+        if not has_training_checkpoint(ckpt_dir):
+            raise YiyanError(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
+        saved = load_training_checkpoint(ckpt_dir, self.model, self.optimizer)
+        known = set(TrainState.__dataclass_fields__)
+        self.state = TrainState(**{k: v for k, v in saved["train_state"].items() if k in known})
+        self.sampler.load_state_dict(self.state.sampler)
+        torch.set_rng_state(torch.tensor(self.state.rng, dtype=torch.uint8))
+        if self.state.cuda_rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in self.state.cuda_rng])
+        self._echo(f"resumed from step {self.state.step} (epoch {self.state.epoch})")
+
+    def _open_logs(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.run.mkdir(parents=True, exist_ok=True)
+        write_yaml(self.run / "config.yaml", self.config.to_dict())
+        handler = logging.FileHandler(self.run / "train.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run / "tensorboard"))
+        except ImportError:  # pragma: no cover - tensorboard is a dependency
+            self._echo("tensorboard not installed: no TensorBoard scalars")
+
+    def _metric(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.run / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "kind") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"{record['kind']}/{key}", value, record["step"])
+
+    # ------------------------------------------------------------------ data
+
+    def _batches(self) -> Iterator[list[int]]:
+        """Endless stream of index lists; the sampler's state tracks the position."""
+        while True:
+            yield from self.sampler
+            self.state.epoch += 1
+            if self.config.training.max_epochs and self.state.epoch >= self.config.training.max_epochs:
+                return
+            self.sampler.set_epoch(self.state.epoch)
+
+    def _to_device(self, batch: Batch) -> Batch:
+        return batch.to(self.device) if self.device.type != "cpu" else batch
+
+    # ------------------------------------------------------------------ steps
+
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed label-smoothed loss and NLL over the batch's non-padding target tokens."""
+        with autocast(self.device, self.amp_dtype):
+            hidden = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
+            keep = batch.tgt_out != 0
+            logits = self.model.logits(hidden[keep])  # project only real target positions
+        return label_smoothed_nll(logits.float(), batch.tgt_out[keep], self.config.training.label_smoothing)
+
+    def _update(self, micro_batches: list[Batch]) -> tuple[float, float, int]:
+        """One optimizer update over `micro_batches`; returns (loss/token, nll/token, tokens)."""
+        cfg = self.config.training
+        self.ddp.train()
+        local_tokens = sum(b.n_tgt_tokens for b in micro_batches)
+        (global_tokens,) = self.dist.sum([float(local_tokens)])
+        # DDP averages gradients over ranks; scaling by world/global tokens makes the update equal
+        # to one process seeing all ranks' batches (loss per target token).
+        scale = self.dist.world_size / max(global_tokens, 1.0)
+        loss_sum = nll_sum = 0.0
+        for i, batch in enumerate(micro_batches):
+            sync = i == len(micro_batches) - 1 or self.dist.world_size == 1
+            no_sync = getattr(self.ddp, "no_sync", None)
+            with contextlib.nullcontext() if sync or no_sync is None else no_sync():
+                loss, nll = self._loss(batch)
+                self.scaler.scale(loss * scale).backward()
+            loss_sum += loss.item()
+            nll_sum += nll.item()
+        step = self.state.step + 1
+        rate = learning_rate(cfg, step, cfg.max_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        self.scaler.unscale_(self.optimizer)
+        if cfg.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, nll_sum = self.dist.sum([loss_sum, nll_sum])
+        return loss_sum / max(global_tokens, 1.0), nll_sum / max(global_tokens, 1.0), int(global_tokens)
+
+    @torch.no_grad()
+    def dev_loss(self) -> float:
+        """Mean NLL per target token on the dev set (no label smoothing)."""
+        self.model.eval()
+        sampler = TokenBudgetBatchSampler(
+            self.dev_data.src_lengths,
+            self.dev_data.tgt_lengths,
+            self.config.training.batch_tokens,
+            seed=0,
+            shuffle=False,
+        )
+        sampler.set_epoch(0)
+        nll_sum, tokens = 0.0, 0
+        for indices in sampler:
+            batch = self._to_device(collate(self.dev_data, indices))
+            with autocast(self.device, self.amp_dtype):
+                hidden = self.model(batch.src, batch.src_mask, batch.tgt_in)
+                keep = batch.tgt_out != 0
+                logits = self.model.logits(hidden[keep])
+            _, nll = label_smoothed_nll(logits.float(), batch.tgt_out[keep], 0.0)
+            nll_sum += nll.item()
+            tokens += batch.n_tgt_tokens
+        return nll_sum / max(tokens, 1)
+
+    def dev_bleu(self) -> dict[str, Any]:
+        """Decode the dev sources and score them against the untouched references."""
+        cfg, data = self.config.training, self.config.data
+        sources = (self.run / "data" / f"dev.{data.src_lang}").read_text(encoding="utf-8").splitlines()
+        refs = (self.run / "data" / f"dev.ref.{data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+        if cfg.eval_max_sentences:
+            sources, refs = sources[: cfg.eval_max_sentences], refs[: cfg.eval_max_sentences]
+        translator = Translator(
+            self.model,
+            self.tokenizer,
+            decoding=self.config.decoding,
+            src_normalization="none",  # dev text is already normalized by prepare
+            device=self.device,
+        )
+        hyps = translator.translate(sources, beam=cfg.eval_beam)
+        return {**score(hyps, refs, data.tgt_lang), "examples": list(zip(sources[:3], hyps[:3]))}
+
+    # ------------------------------------------------------------------ evaluation + checkpoints
+
+    def evaluate_and_checkpoint(self) -> bool:
+        """Validate, keep the best weights, save `checkpoints/last`; True means stop early."""
+        cfg = self.config.training
+        stop = False
+        if self.dist.is_main:
+            started = time.perf_counter()
+            record: dict[str, Any] = {
+                "kind": "dev",
+                "step": self.state.step,
+                "loss": round(self.dev_loss(), 4),
+            }
+            record["ppl"] = round(math.exp(min(record["loss"], 50.0)), 2)
+            if cfg.eval_bleu:
+                result = self.dev_bleu()
+                record.update({"bleu": result["bleu"], "chrf": result["chrf"]})
+                for src, hyp in result["examples"]:
+                    self._echo(f"    {src}  →  {hyp}")
+            value = record["bleu"] if cfg.eval_bleu else -record["loss"]
+            improved = value > self.state.best_score
+            if improved:
+                self.state.best_score, self.state.best_step, self.state.bad_evals = value, self.state.step, 0
+                save_model(self.model, self.run)
+            else:
+                self.state.bad_evals += 1
+            record["seconds"] = round(time.perf_counter() - started, 2)
+            self._metric(record)
+            shown = f"bleu {record['bleu']:.2f} chrF {record['chrf']:.2f}" if cfg.eval_bleu else ""
+            self._echo(
+                f"[dev] step {self.state.step}: loss {record['loss']:.3f} ppl {record['ppl']:.1f} {shown}"
+                f"{'  (best)' if improved else ''}"
+            )
+            stop = bool(cfg.patience and self.state.bad_evals >= cfg.patience)
+            if stop:
+                self._echo(
+                    f"early stopping: no gain in {cfg.patience} evaluations; best at step {self.state.best_step}"
+                )
+            self.save_checkpoint()
+        return bool(self.dist.broadcast(stop))
+
+    def save_checkpoint(self) -> None:
+        self.state.sampler = self.sampler.state_dict()
+        self.state.rng = torch.get_rng_state().tolist()
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            self.state.cuda_rng = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+        save_training_checkpoint(
+            self.run / "checkpoints", self.model, self.optimizer, {"train_state": self.state.__dict__}
+        )
+
+    # ------------------------------------------------------------------ main loop
+
+    def _handle_signal(self, signum: int, frame: object) -> None:
+        self._stop_signal = True
+
+    def train(self) -> dict[str, Any]:
+        cfg = self.config.training
+        self._open_logs()
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self._echo(
+            f"training {self.config.model.type} ({n_params / 1e6:.2f} M parameters) on {self.device}"
+            f"{f' × {self.dist.world_size} ranks' if self.dist.world_size > 1 else ''}, "
+            f"{len(self.train_data)} training pairs, precision {self.amp_dtype or 'fp32'}"
+        )
+        previous = signal.signal(signal.SIGTERM, self._handle_signal) if self.dist.is_main else None
+        started = time.monotonic()
+        bar = tqdm(
+            total=cfg.max_steps or None,
+            initial=self.state.step,
+            disable=self.quiet or not self.dist.is_main,
+            unit="step",
+            dynamic_ncols=True,
+        )
+        batches = self._batches()
+        window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+        reason = "max_steps"
+        try:
+            while True:
+                if cfg.max_steps and self.state.step >= cfg.max_steps:
+                    break
+                step_start = time.perf_counter()
+                micro = []
+                for _ in range(cfg.accumulation):
+                    indices = next(batches, None)
+                    if indices is None:
+                        break
+                    micro.append(self._to_device(collate(self.train_data, indices)))
+                if not micro:
+                    reason = "max_epochs"
+                    break
+                loss, nll, tokens = self._update(micro)
+                elapsed = time.perf_counter() - step_start
+                self.state.step += 1
+                self.state.train_seconds += elapsed
+                self.state.target_tokens += tokens
+                window_tokens += tokens
+                window_time += elapsed
+                window_loss += loss
+                window_steps += 1
+                if self.state.step % cfg.log_every == 0:
+                    rate = learning_rate(cfg, self.state.step, cfg.max_steps)
+                    self._metric(
+                        {
+                            "kind": "train",
+                            "step": self.state.step,
+                            "epoch": self.state.epoch,
+                            "loss": loss,
+                            "nll": nll,
+                            "lr": rate,
+                            "tokens_per_s": round(window_tokens / max(window_time, 1e-9), 1),
+                            "mean_loss": window_loss / window_steps,
+                        }
+                    )
+                    window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+                if self.dist.is_main:
+                    wall = time.monotonic() - started
+                    eta = f"{max(cfg.max_time - wall, 0.0) / 60:.1f}m" if cfg.max_time else "?"
+                    bar.set_postfix(
+                        loss=f"{loss:.3f}",
+                        tok_s=f"{self.state.target_tokens / max(self.state.train_seconds, 1e-9):.0f}",
+                        lr=f"{learning_rate(cfg, self.state.step, cfg.max_steps):.2e}",
+                        epoch=self.state.epoch,
+                        eta=eta,
+                        refresh=False,
+                    )
+                    bar.update(1)
+                out_of_time = bool(cfg.max_time and time.monotonic() - started >= cfg.max_time)
+                out_of_time = bool(self.dist.broadcast(out_of_time or self._stop_signal))
+                if self.state.step % cfg.eval_every == 0 and self.evaluate_and_checkpoint():
+                    reason = "early_stopping"
+                    break
+                if out_of_time:
+                    reason = "signal" if self._stop_signal else "max_time"
+                    break
+        finally:
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        if self.state.step % cfg.eval_every != 0 or self.state.best_step == 0:
+            self.evaluate_and_checkpoint()
+        summary = {
+            "stopped_by": reason,
+            "steps": self.state.step,
+            "epochs": self.state.epoch,
+            "best_step": self.state.best_step,
+            "best_dev_score": self.state.best_score,
+            "train_seconds": round(self.state.train_seconds, 2),
+            "wall_seconds": round(time.monotonic() - started, 2),
+            "target_tokens": self.state.target_tokens,
+            "target_tokens_per_s": round(self.state.target_tokens / max(self.state.train_seconds, 1e-9), 1),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
+        }
+        if self.dist.is_main:
+            write_json(self.run / "train_summary.json", summary)
+            self._echo(
+                f"done ({reason}): {summary['steps']} steps, best dev {'BLEU' if cfg.eval_bleu else 'score'} "
+                f"{self.state.best_score:.2f} at step {self.state.best_step}; "
+                f"{summary['target_tokens_per_s']:.0f} target tokens/s; weights in {self.run / 'model.safetensors'}"
+            )
+            if self.writer is not None:
+                self.writer.close()
+        self.dist.close()
+        return summary
+
+
+def train(config: Config, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train (or resume) the run described by `config`; returns a summary."""
+    return Trainer(config, resume=resume, quiet=quiet).train()
