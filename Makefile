@@ -9,7 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_TIME ?= 4m
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest clean system-deps
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo -n apt-get)
+SYSTEM_PKGS := chromium fonts-wqy-microhei
 
 install: $(STAMP)
 
@@ -34,7 +36,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# Headless Chromium for the browser test and a CJK font for heatmaps (Debian packages; never
+# `playwright install`). Best effort: without them those tests skip with a clear reason.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; else \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null \
+	    || { $(APT_GET) update >/dev/null && $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null; }; } \
+	  || echo "warning: could not install $(SYSTEM_PKGS); the browser test will be skipped"; \
+	fi
+
+pytest: install system-deps
 	OMP_NUM_THREADS=2 $(BIN)/pytest -q
 
 test: lint typecheck pytest

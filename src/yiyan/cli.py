@@ -166,6 +166,13 @@ def cmd_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from yiyan.serve import serve_command, settings_from_args
+
+    settings = settings_from_args(args)  # bad limits fail before the model loads
+    return serve_command(_translator(args), settings)
+
+
 # ------------------------------------------------------------------------ parser
 
 
@@ -241,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.set_defaults(handler=cmd_attention)
+
+    from yiyan.serve import add_serve_arguments  # light: no fastapi/torch import
+
+    p = commands.add_parser("serve", help="HTTP API + web page with dynamic batching (127.0.0.1 by default)")
+    p.add_argument("run_dir", metavar="RUN_DIR|EXPORT_DIR", help="a trained run or a CTranslate2 export")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+    p.add_argument(
+        "--int8", action="store_true", help="PyTorch dynamic int8 quantization of linear layers (CPU)"
+    )
+    add_serve_arguments(p)
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 

@@ -1,0 +1,295 @@
+"""Corpus reading and cleaning.
+
+Readers are generators of `Pair`s (raw source, raw target, file, line number); nothing
+holds a whole corpus in memory. Four formats, chosen by `DataConfig.format`
+("auto": a list of two paths is plain text, "hsk" the embedded corpus, `*.jsonl` JSONL,
+anything else TSV):
+
+- TSV: `src<TAB>tgt[<TAB>more…]`, columns from `tsv_src_column` / `tsv_tgt_column`;
+- plain: two line-aligned files `[src_file, tgt_file]`;
+- JSONL: one object per line, keys `jsonl_src_key` / `jsonl_tgt_key` (default: the
+  language codes);
+- hsk: the sentences of the `hsk_sentences_audio` package (languages zh and en).
+
+Files are read as bytes and decoded line by line, so invalid UTF-8 is reported with its
+line; a UTF-8 BOM and CRLF line ends are dropped. Every malformed line is a `DataError`
+naming file and line. A blank line is not an error: it yields an empty pair, which the
+cleaner drops and counts as "empty".
+
+`Cleaner` normalizes both sides (`normalize_text`) and drops empty, over-long,
+badly-proportioned and duplicate pairs, counting every drop by reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from yiyan.config import CorpusSpec, DataConfig
+from yiyan.errors import DataError, YiyanError
+
+DROP_REASONS = ("empty", "too_long", "length_ratio", "duplicate")
+Normalization = Literal["none", "NFC", "NFKC"]
+HSK = "hsk"
+
+
+class Pair(NamedTuple):
+    """A sentence pair as read: raw text plus where it came from."""
+
+    src: str
+    tgt: str
+    path: str
+    line: int
+
+
+class CleanPair(NamedTuple):
+    """A kept pair: normalized source and target, and the pair as read."""
+
+    src: str
+    tgt: str
+    raw: Pair
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_lines(path: str | Path) -> Iterator[str]:
+    """The lines of a UTF-8 file without BOM and line ends; invalid UTF-8 is a DataError."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        raise YiyanError(f"file not found: {path}") from None
+    except OSError as error:
+        raise YiyanError(f"cannot read {path}: {error.strerror}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    path, number, f"invalid UTF-8 at byte {error.start + 1} of the line"
+                ) from None
+
+
+def read_tsv(path: str | Path, src_column: int = 0, tgt_column: int = 1) -> Iterator[Pair]:
+    needed = max(src_column, tgt_column) + 1
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            yield Pair("", "", str(path), number)
+            continue
+        columns = line.split("\t")
+        if len(columns) == 1:
+            raise DataError(path, number, "no tab: expected source<TAB>target")
+        if len(columns) < needed:
+            raise DataError(
+                path, number, f"{len(columns)} columns, but column {needed - 1} (0-based) is configured"
+            )
+        yield Pair(columns[src_column], columns[tgt_column], str(path), number)
+
+
+def read_plain(src_path: str | Path, tgt_path: str | Path) -> Iterator[Pair]:
+    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
+    number = 0
+    while True:
+        src, tgt = next(src_lines, None), next(tgt_lines, None)
+        if src is None and tgt is None:
+            return
+        number += 1
+        if src is None or tgt is None:
+            short, other = (src_path, tgt_path) if src is None else (tgt_path, src_path)
+            raise DataError(short, number, f"file ends after {number - 1} lines, but {other} has more")
+        yield Pair(src, tgt, str(src_path), number)
+
+
+def read_jsonl(path: str | Path, src_key: str, tgt_key: str) -> Iterator[Pair]:
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            yield Pair("", "", str(path), number)
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, number, f"not valid JSON: {error.msg} (column {error.colno})") from None
+        if not isinstance(record, dict):
+            raise DataError(path, number, f"expected a JSON object, got {type(record).__name__}")
+        texts = []
+        for key in (src_key, tgt_key):
+            if key not in record:
+                raise DataError(path, number, f"missing key {key!r}")
+            if not isinstance(record[key], str):
+                raise DataError(path, number, f"key {key!r} is not a string")
+            texts.append(record[key])
+        yield Pair(texts[0], texts[1], str(path), number)
+
+
+HSK_FIELDS = {"zh": lambda record: record["chinese"], "en": lambda record: record["translation"]["en"]}
+
+
+def read_hsk(src_lang: str, tgt_lang: str) -> Iterator[Pair]:
+    """The 4,354 sentences of the `hsk_sentences_audio` package (zh ↔ en)."""
+    for lang in (src_lang, tgt_lang):
+        if lang not in HSK_FIELDS:
+            raise YiyanError(f"the embedded HSK corpus has languages 'en' and 'zh', not {lang!r}")
+    from hsk_sentences_audio import load_sentences
+
+    get_src, get_tgt = HSK_FIELDS[src_lang], HSK_FIELDS[tgt_lang]
+    for number, record in enumerate(load_sentences(), start=1):
+        yield Pair(get_src(record), get_tgt(record), HSK, number)
+
+
+def corpus_format(spec: CorpusSpec, config: DataConfig) -> str:
+    """The format of a corpus: `config.format`, or guessed from the spec when "auto"."""
+    if config.format != "auto":
+        return config.format
+    if isinstance(spec, list):
+        return "plain"
+    if spec == HSK:
+        return "hsk"
+    return "jsonl" if spec.lower().endswith(".jsonl") else "tsv"
+
+
+def read_corpus(spec: CorpusSpec, config: DataConfig) -> Iterator[Pair]:
+    """Stream the raw pairs of one corpus in the config's direction (src_lang → tgt_lang)."""
+    fmt = corpus_format(spec, config)
+    if fmt == "hsk":
+        return read_hsk(config.src_lang, config.tgt_lang)
+    if fmt == "plain":
+        if not isinstance(spec, list) or len(spec) != 2:
+            raise YiyanError(f"a plain-text corpus is a list [source_file, target_file], got {spec!r}")
+        _check_exists(*spec)
+        return read_plain(spec[0], spec[1])
+    if isinstance(spec, list):
+        raise YiyanError(f"a {fmt} corpus is one file, got the list {spec!r}")
+    _check_exists(spec)
+    if fmt == "jsonl":
+        src_key = config.jsonl_src_key or config.src_lang
+        tgt_key = config.jsonl_tgt_key or config.tgt_lang
+        return read_jsonl(spec, src_key, tgt_key)
+    return read_tsv(spec, config.tsv_src_column, config.tsv_tgt_column)
+
+
+def _check_exists(*paths: str) -> None:
+    for path in paths:
+        if not Path(path).is_file():
+            raise YiyanError(f"corpus file not found: {path}")
+
+
+# --- cleaning --------------------------------------------------------------------------
+
+
+@functools.cache
+def _control_table() -> dict[int, str | None]:
+    """str.translate table: control chars (Cc) → space, format chars (Cf, zero-width…) → removed."""
+    table: dict[int, str | None] = {}
+    for code in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        if category == "Cc":
+            table[code] = " "
+        elif category == "Cf":
+            table[code] = None
+    return table
+
+
+def normalize_text(text: str, form: Normalization = "NFC") -> str:
+    """Unicode normalization (`form`: none, NFC or NFKC), then whitespace cleanup: control
+    and zero-width characters removed, runs of whitespace collapsed to one space, stripped."""
+    if form != "none":
+        text = unicodedata.normalize(form, text)
+    return " ".join(text.translate(_control_table()).split())
+
+
+def pair_hash(src: str, tgt: str) -> int:
+    """A 64-bit hash of a normalized pair, for deduplication with modest memory."""
+    digest = hashlib.blake2b(f"{src}\t{tgt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+class HashSet:
+    """A set of 64-bit ints at about 8 bytes each (a Python set of ints costs ~60):
+    new items go to a small Python set, merged into a sorted numpy array when it is full."""
+
+    def __init__(self, buffer_size: int = 1 << 20) -> None:
+        self.buffer_size = buffer_size
+        self._sorted = np.zeros(0, dtype=np.int64)
+        self._recent: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._recent)
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, int):
+            return False
+        if item in self._recent:
+            return True
+        i = int(np.searchsorted(self._sorted, item))
+        return i < len(self._sorted) and int(self._sorted[i]) == item
+
+    def add(self, item: int) -> None:
+        self._recent.add(item)
+        if len(self._recent) >= self.buffer_size:
+            new = np.sort(np.fromiter(self._recent, dtype=np.int64, count=len(self._recent)))
+            self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
+            self._recent.clear()
+
+
+class Cleaner:
+    """Normalizes pairs and drops bad ones; every drop is counted by reason.
+
+    Checks, in order: empty (either side), too_long (> max_chars either side),
+    length_ratio (longer/shorter > max_length_ratio, when the longer side has at least
+    ratio_min_chars), duplicate (same normalized pair seen before; when deduplicating).
+    """
+
+    def __init__(self, config: DataConfig, *, deduplicate: bool | None = None) -> None:
+        self.config = config
+        self.deduplicate = config.deduplicate if deduplicate is None else deduplicate
+        self.seen = HashSet()  # hashes of kept pairs (when deduplicating)
+        self.read = 0
+        self.dropped = dict.fromkeys(DROP_REASONS, 0)
+
+    @property
+    def kept(self) -> int:
+        return self.read - sum(self.dropped.values())
+
+    def drop_reason(self, src: str, tgt: str) -> str | None:
+        """Why a normalized pair is dropped, or None when it is kept (records it as seen)."""
+        c = self.config
+        shorter, longer = sorted((len(src), len(tgt)))
+        if shorter == 0:
+            return "empty"
+        if longer > c.max_chars:
+            return "too_long"
+        if longer >= c.ratio_min_chars and longer / shorter > c.max_length_ratio:
+            return "length_ratio"
+        if self.deduplicate:
+            key = pair_hash(src, tgt)
+            if key in self.seen:
+                return "duplicate"
+            self.seen.add(key)
+        return None
+
+    def __call__(self, pairs: Iterable[Pair]) -> Iterator[CleanPair]:
+        src_form, tgt_form = self.config.src_normalization, self.config.tgt_normalization
+        for pair in pairs:
+            self.read += 1
+            src, tgt = normalize_text(pair.src, src_form), normalize_text(pair.tgt, tgt_form)
+            reason = self.drop_reason(src, tgt)
+            if reason is None:
+                yield CleanPair(src, tgt, pair)
+            else:
+                self.dropped[reason] += 1
+
+    def report(self) -> dict[str, Any]:
+        return {"read": self.read, "kept": self.kept, "dropped": dict(self.dropped)}

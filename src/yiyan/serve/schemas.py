@@ -1,0 +1,100 @@
+"""Request and response bodies of the HTTP API (they make the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TranslateRequest(BaseModel):
+    """Give `text` (one sentence) or `texts` (several); options default to the model's config."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"text": "I love you.", "beam": 5, "attention": True}]},
+    )
+
+    text: str | None = Field(None, description="one text to translate")
+    texts: list[str] | None = Field(None, description="several texts, translated in order")
+    beam: int | None = Field(None, description="beam size, 1..max_beam (1 = greedy); default: the model's")
+    max_length_ratio: float | None = Field(
+        None, description="max output tokens = ratio × source tokens + offset; default: the model's"
+    )
+    attention: bool = Field(False, description="return attention matrices (not available with ctranslate2)")
+
+    @model_validator(mode="after")
+    def _one_of_text_texts(self) -> TranslateRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+        if self.texts is not None and not self.texts:
+            raise ValueError("'texts' is empty")
+        return self
+
+    @property
+    def items(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class Attention(BaseModel):
+    weights: list[list[float]] = Field(
+        description="[target tokens][source tokens] weights; each row sums to ~1 over the source tokens"
+    )
+    layer: int = Field(description="decoder layer the weights come from (0-based; the last layer)")
+    heads: str = Field("mean", description="how heads are combined")
+
+
+class TranslationOut(BaseModel):
+    source: str
+    text: str
+    score: float | None = Field(
+        description="model score of the hypothesis (length-normalized log-probability)"
+    )
+    src_tokens: list[str] = Field(description="source pieces fed to the model (</s> included)")
+    tgt_tokens: list[str] = Field(description="generated pieces (</s> included when generated)")
+    attention: Attention | None = None
+
+
+class TranslateResponse(BaseModel):
+    translations: list[TranslationOut]
+    beam: int | None = Field(description="beam size used (null: the engine's default)")
+    elapsed_ms: float = Field(description="time from arrival to answer, queueing included")
+    note: str | None = Field(None, description="e.g. why attention is missing")
+
+
+class Limits(BaseModel):
+    max_chars: int
+    max_texts: int
+    max_beam: int
+    max_length_ratio: float
+    max_batch_size: int
+    max_wait_ms: float
+    max_queue: int
+    request_timeout_s: float
+
+
+class Info(BaseModel):
+    model: str = Field(description="name of the run or export directory")
+    path: str | None
+    src_lang: str | None
+    tgt_lang: str | None
+    architecture: str | None = Field(description="transformer or rnn")
+    engine: str = Field(description="pytorch, ctranslate2 (or fake in tests)")
+    attention: bool = Field(description="whether the engine can return attention")
+    default_beam: int | None
+    version: str
+    limits: Limits
+
+
+class Health(BaseModel):
+    status: str
+    worker_alive: bool
+    queued: int
+    batches: int
+    sentences: int
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="what went wrong, in one line")
+    detail: Any = Field(None, description="more context (validation errors, limits)")

@@ -1,0 +1,145 @@
+"""The web page in a real headless Chromium (Playwright), against a real uvicorn server.
+
+Needs the Debian `chromium` package (/usr/bin/chromium, or set YIYAN_CHROMIUM) and the
+`playwright` Python package — no `playwright install`: the system browser is used.
+Skipped, with the reason, where either is missing.
+
+The server runs the FakeTranslator; set YIYAN_TEST_RUN_DIR to a trained run directory to
+drive a real model instead (the fake-specific checks are then skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yiyan.serve import bind_socket, create_app
+from yiyan.serve.fake import FakeTranslator
+from yiyan.serve.settings import ServeSettings, TranslatorLike
+
+pytest.importorskip("fastapi", reason="yiyan[serve] (FastAPI) is not installed")
+uvicorn = pytest.importorskip("uvicorn", reason="yiyan[serve] (uvicorn) is not installed")
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("YIYAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RUN_DIR = os.environ.get("YIYAN_TEST_RUN_DIR")
+
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None  # type: ignore[assignment]
+
+
+def make_translator() -> TranslatorLike:
+    if RUN_DIR:
+        from yiyan.translate import Translator
+
+        return Translator.load(RUN_DIR, device="cpu")
+    return FakeTranslator()
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1, on a free port, in a thread."""
+    app = create_app(make_translator(), ServeSettings(max_chars=200))
+    sock = bind_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def page(server_url: str) -> Iterator[Page]:
+    if sync_playwright is None:
+        pytest.skip("playwright is not importable: pip install playwright (no `playwright install` needed)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set YIYAN_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_translate_and_inspect_attention(page: Page, server_url: str, tmp_path_factory: Any) -> None:
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and page_errors.append(message.text))
+
+    page.goto(server_url + "/")
+    page.wait_for_function("document.querySelector('#model-info').textContent.includes('→')")
+    assert page.locator("#beam option").count() >= 1
+
+    page.fill("#source", "I love you.")
+    page.click("#translate")
+    page.wait_for_function("document.querySelector('#translation').textContent.trim().length > 0")
+    page.wait_for_selector("#heatmap td.cell")
+    translation = page.inner_text("#translation").strip()
+    assert translation
+    if not RUN_DIR:
+        assert translation == "我爱你。"
+
+    n_src = page.locator("#src-tokens .src-token").count()
+    n_tgt = page.locator("#tgt-tokens .tgt-token").count()
+    assert n_src > 0 and n_tgt > 0
+    assert page.locator("#heatmap td.cell").count() == n_src * n_tgt
+    colours = page.eval_on_selector_all(
+        "#heatmap td.cell", "cells => cells.map(c => getComputedStyle(c).backgroundColor)"
+    )
+    assert len(set(colours)) > 1  # weights drawn as colours, not all blank
+
+    page.hover('#tgt-tokens .tgt-token[data-t="1"]')
+    assert "active" in (page.get_attribute('#tgt-tokens .tgt-token[data-t="1"]', "class") or "")
+    assert page.locator("#src-tokens .src-token.attended").count() >= 1
+    assert page.locator("#heatmap tbody tr.active").count() == 1
+    assert "attends most to" in page.inner_text("#hover-info")
+    if not RUN_DIR:  # the fake's target word 1 (爱) comes from source word 1 (love)
+        assert page.get_attribute("#src-tokens .src-token.strongest", "data-s") == "1"
+        assert page.inner_text("#src-tokens .src-token.strongest") == "love"
+
+    screenshot = tmp_path_factory.mktemp("serve") / "page.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+    print(f"screenshot: {screenshot}")
+
+    page.mouse.move(0, 0)
+    assert page.locator("#src-tokens .src-token.attended").count() == 0
+    assert page_errors == []
+
+
+def test_errors_are_shown_on_the_page(page: Page, server_url: str) -> None:
+    page.goto(server_url + "/")
+    page.fill("#source", "x" * 250)  # over max_chars (200)
+    page.click("#translate")
+    page.wait_for_selector("#status.error")
+    assert "413" in page.inner_text("#status") and "too long" in page.inner_text("#status")
+    page.fill("#source", "   ")
+    page.click("#translate")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('Type something')")
