@@ -4,7 +4,8 @@
         --config configs/tatoeba-small.yaml --budget 20m --out bench-out/train-small.json
 
 Reports: training throughput in non-padding target tokens/s (validation excluded), the share
-of padding in batches, achieved FLOP/s against this machine's measured fp32 matmul peak,
+of padding in batches, achieved model FLOP/s against this machine's measured fp32 matmul peak
+(CPU) or, with --device cuda, MFU against the GPU's peak dense bf16 FLOP/s (common.py's table),
 peak RSS of the training process, test BLEU / chrF with greedy and beam 5, and decoding
 speed of the test set. Never run two benchmarks at once on a 2-core machine.
 """
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, matmul_peak_gflops, run_child
+from common import gpu_peak_tflops, machine, matmul_peak_gflops, run_child
 from yiyan.cli import parse_duration
 from yiyan.config import Config, load_config
 from yiyan.data.batching import TokenBudgetBatchSampler
@@ -78,9 +79,9 @@ def load_vocab_size(config: Config) -> int:
     return int(meta["tgt_vocab_size"])
 
 
-def decode_figures(run: Path, config: Config, threads: int) -> dict[str, Any]:
+def decode_figures(run: Path, config: Config, threads: int, device: str = "cpu") -> dict[str, Any]:
     torch.set_num_threads(threads)
-    translator = Translator.load(run, device="cpu")
+    translator = Translator.load(run, device=device)
     data = config.run_path / "data"
     sources = (data / f"test.{config.data.src_lang}").read_text(encoding="utf-8").splitlines()
     refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
@@ -113,6 +114,7 @@ def main() -> None:
     )
     parser.add_argument("--run-dir", help="default: runs/bench-<config name>")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="training.device: auto, cpu or cuda (default auto)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args()
@@ -129,6 +131,7 @@ def main() -> None:
         f"run_dir={run}",
         f"training.num_threads={args.threads}",
         f"training.max_time={args.budget}",
+        f"training.device={args.device}",
         *args.overrides,
     ]
     config = load_config(args.config, overrides)
@@ -154,10 +157,22 @@ def main() -> None:
         "mflop_per_target_token": round(flops / 1e6, 1),
         "achieved_gflops": round(tokens_per_s * flops / 1e9, 1),
     }
-    report["train"]["share_of_matmul_peak"] = round(
-        report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
-    )
-    report["test"] = decode_figures(run, config, args.threads)
+    print(f"achieved model FLOP/s: {report['train']['achieved_gflops']} GFLOP/s", flush=True)
+    if summary.get("device") == "cuda":
+        name = torch.cuda.get_device_name()
+        peak = gpu_peak_tflops(name)
+        report["train"]["gpu"] = name
+        if peak is not None:
+            report["train"]["mfu"] = round(report["train"]["achieved_gflops"] / (peak[1] * 1000), 4)
+            print(
+                f"MFU: {report['train']['mfu']:.1%} of {peak[0]} peak bf16 {peak[1]:.0f} TFLOP/s", flush=True
+            )
+    else:
+        report["train"]["share_of_matmul_peak"] = round(
+            report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
+        )
+    decode_device = "cuda" if summary.get("device") == "cuda" else "cpu"
+    report["test"] = decode_figures(run, config, args.threads, decode_device)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     if args.out:
         write_json(args.out, report)

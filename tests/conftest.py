@@ -47,3 +47,11 @@ def data_tatoeba() -> Path:
     if not (DATA_TATOEBA / "train.tsv").is_file():
         pytest.skip(f"Tatoeba data not found at {DATA_TATOEBA}")
     return DATA_TATOEBA
+
+
+@pytest.fixture(scope="session")
+def data_prepared_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The HSK data of `run_helpers.tiny_config`, prepared once; copy it with `scale_helpers.run_config`."""
+    from scale_helpers import prepare_template
+
+    return prepare_template(tmp_path_factory.mktemp("data_prepared") / "run")

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from yiyan.config import ModelConfig, from_dict
 from yiyan.errors import CheckpointError, ConfigError
-from yiyan.io import read_json, write_json
+from yiyan.io import FILE_MODE, read_json, write_json
 from yiyan.models import build_model
 from yiyan.models.base import Seq2SeqModel
 
@@ -58,6 +58,7 @@ def _save_weights(model: torch.nn.Module, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, FILE_MODE)
     try:
         safetensors_torch.save_model(unwrap(model), tmp)
         os.replace(tmp, path)
@@ -180,6 +181,8 @@ def save_training_checkpoint(
     """Write checkpoints/last atomically; the previous `last` becomes `prev`."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".last.*"):  # left behind by a process killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".last.", dir=root))
     try:
         _save_weights(model, tmp / "model.safetensors")
@@ -195,8 +198,22 @@ def save_training_checkpoint(
             shutil.rmtree(prev, ignore_errors=True)
             os.replace(last, prev)
         os.replace(tmp, last)
+        _fsync_directory(root)  # make the renames durable too
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. a platform without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
 
 
 def _verify(directory: Path) -> dict[str, Any]:
@@ -207,7 +224,10 @@ def _verify(directory: Path) -> dict[str, Any]:
         state: dict[str, Any] = read_json(state_path)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{state_path}: corrupt ({error})") from None
-    for name, digest in state.get("sha256", {}).items():
+    checksums = state.get("sha256") if isinstance(state, dict) else None
+    if not isinstance(checksums, dict) or set(checksums) != {"model.safetensors", "optimizer.safetensors"}:
+        raise CheckpointError(f"{state_path}: no checksums of model.safetensors and optimizer.safetensors")
+    for name, digest in checksums.items():
         path = directory / name
         if not path.exists() or _sha256(path) != digest:
             raise CheckpointError(f"{path}: missing or does not match its checksum (cut off mid-write?)")

@@ -1,9 +1,12 @@
 """The `yiyan` command line: parses arguments and calls the modules, no logic of its own.
 
     yiyan prepare CONFIG            clean, split, train the tokenizer, binarize
-    yiyan train CONFIG              train (prepares first if needed); --resume continues
+    yiyan train CONFIG              train (prepares first if needed); --resume continues;
+                                    --nproc N: N data-parallel processes (torchrun)
+    yiyan finetune PRETRAINED CONFIG  fine-tune a trained run on in-domain data; writes a report
     yiyan translate RUN_DIR         stdin (or -i FILE) → one translation per line
     yiyan evaluate RUN_DIR          BLEU / chrF with sacrebleu signatures
+    yiyan export RUN_DIR -o OUT     convert to CTranslate2 (translate/evaluate/serve OUT then use it)
 
 Errors caused by input (bad files, bad config keys, missing runs) print one line and exit
 with status 2; they never show a traceback.
@@ -12,6 +15,7 @@ with status 2; they never show a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
@@ -68,9 +72,17 @@ def _add_decoding_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--batch-size", type=int, help="sentences decoded together")
     group.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    group.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+    group.add_argument("--threads", type=int, default=0, help="CPU threads (0 = the engine's default)")
     group.add_argument(
-        "--int8", action="store_true", help="PyTorch dynamic int8 quantization of linear layers (CPU)"
+        "--int8",
+        action="store_true",
+        help="int8: PyTorch dynamic quantization of linear layers (CPU), or CTranslate2 compute type int8",
+    )
+    group.add_argument(
+        "--engine",
+        choices=["auto", "torch", "ctranslate2"],
+        default="auto",
+        help="auto (default): ctranslate2 for a `yiyan export` directory, torch for a run",
     )
 
 
@@ -85,11 +97,10 @@ def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _translator(args: argparse.Namespace) -> Any:
-    from yiyan.runtime import set_threads
-    from yiyan.translate import Translator
+    from yiyan.engines import load_translator
 
-    set_threads(args.threads)
-    return Translator.load(args.run_dir, device=args.device, int8=args.int8)
+    engine = getattr(args, "engine", "auto")
+    return load_translator(args.run_dir, engine, device=args.device, threads=args.threads, int8=args.int8)
 
 
 # ------------------------------------------------------------------------ commands
@@ -102,15 +113,57 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from yiyan.training.trainer import train
+def _add_training_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument(
+        "--max-time", type=parse_duration, help="wall-clock budget, e.g. 20m; keeps the best model"
+    )
+    parser.add_argument("--max-steps", type=int, help="stop after this many updates")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _add_budget_overrides(args: argparse.Namespace) -> None:
     if args.max_time is not None:
         args.overrides.append(f"training.max_time={args.max_time}")
     if args.max_steps is not None:
         args.overrides.append(f"training.max_steps={args.max_steps}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _add_budget_overrides(args)
     config = _load(args)
+    if args.nproc != 1:
+        from yiyan.training.launch import launch
+
+        return launch(args.nproc, config, _rank_argv(args))
+    from yiyan.training.trainer import train
+
     train(config, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
+def _rank_argv(args: argparse.Namespace) -> list[str]:
+    """The `yiyan train` arguments of each rank under --nproc (the budget options are overrides by now)."""
+    argv = [*(["-v"] if args.verbose else []), "train", args.config]
+    argv += [f"--set={item}" for item in args.overrides]
+    if args.run_dir:
+        argv.append(f"--run-dir={args.run_dir}")
+    return argv + [flag for flag, on in (("--resume", args.resume), ("--quiet", args.quiet)) if on]
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from yiyan.finetune import finetune
+
+    _add_budget_overrides(args)
+    args.overrides.append(f"finetune.init_from={json.dumps(args.pretrained)}")  # JSON is YAML: quoted
+    finetune(
+        args.pretrained,
+        _load(args),
+        scratch=args.scratch,
+        resume=args.resume,
+        quiet=args.quiet,
+        beam=args.beam,
+    )
     return 0
 
 
@@ -146,6 +199,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **_decoding_options(args),
     )
     print(format_scores(result))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from yiyan.export.ctranslate2 import export_ctranslate2
+
+    result = export_ctranslate2(args.run_dir, args.output, quantization=args.quantization, force=args.force)
+    print(f"{result.path}  ({result.size_bytes / 2**20:.1f} MiB, {result.quantization}: {result.reason})")
     return 0
 
 
@@ -190,29 +251,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train a model (prepares the data first if needed)")
     _add_config_args(p)
-    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    _add_training_args(p)
     p.add_argument(
-        "--max-time", type=parse_duration, help="wall-clock budget, e.g. 20m; keeps the best model"
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel training with N processes on this machine, started by torchrun "
+        "(one per GPU; on CPU, gloo). Several machines: see docs/scaling.md",
     )
-    p.add_argument("--max-steps", type=int, help="stop after this many updates")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_train)
 
+    p = commands.add_parser(
+        "finetune",
+        help="fine-tune a trained run on in-domain data and report the gain",
+        description="Start from the weights, tokenizer and architecture of PRETRAINED_RUN_DIR and train on "
+        "the data of CONFIG with CONFIG's optimizer settings (finetune.freeze, freeze_layers and mix_ratio "
+        "apply). Writes RUN/finetune_report.json and .md: in-domain test BLEU/chrF before and after "
+        "(and of the --scratch baseline), general-domain test BLEU before and after.",
+    )
+    p.add_argument("pretrained", metavar="PRETRAINED_RUN_DIR", help="the trained run to start from")
+    _add_config_args(p)
+    _add_training_args(p)
+    p.add_argument(
+        "--scratch",
+        action="store_true",
+        help="also train the same config from scratch with the same budget (into RUN-scratch) for the report",
+    )
+    p.add_argument("--beam", type=int, help="beam size for the report's test sets (default: decoding.beam)")
+    p.set_defaults(handler=cmd_finetune)
+
     p = commands.add_parser("translate", help="translate lines from stdin or a file")
-    p.add_argument("run_dir", help="a trained run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR|EXPORT_DIR", help="a trained run or a CTranslate2 export")
     p.add_argument("-i", "--input", help="input file, one sentence per line (default: stdin)")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     _add_decoding_args(p)
     p.set_defaults(handler=cmd_translate)
 
     p = commands.add_parser("evaluate", help="translate a test set and score it with sacrebleu")
-    p.add_argument("run_dir", help="a trained run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR|EXPORT_DIR", help="a trained run or a CTranslate2 export")
     p.add_argument("--src", help="source file, one sentence per line")
     p.add_argument("--ref", help="reference file, line-aligned with --src")
     p.add_argument("--tsv", help="or a TSV file: source<TAB>reference")
     p.add_argument("--output", help="where to save the hypotheses (default: RUN_DIR/eval/<name>.hyp)")
     _add_decoding_args(p)
     p.set_defaults(handler=cmd_evaluate)
+
+    p = commands.add_parser(
+        "export",
+        help="convert a Transformer run for deployment (CTranslate2)",
+        description="Convert the Transformer run in RUN_DIR into a CTranslate2 model directory; "
+        "`yiyan translate/evaluate/serve OUT` then decode with CTranslate2 (docs/deployment.md).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained Transformer run")
+    p.add_argument(
+        "--to", choices=["ctranslate2"], default="ctranslate2", help="format (default: ctranslate2)"
+    )
+    p.add_argument(
+        "--quantization",
+        choices=["auto", "int8", "int8_float32", "int8_float16", "float16", "float32"],
+        default="auto",
+        help="weight type; auto (default): float16 on a GPU, int8 on CPUs with VNNI/AVX-512, else float32",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the export directory to create")
+    p.add_argument("--force", action="store_true", help="replace an earlier export in OUT")
+    p.set_defaults(handler=cmd_export)
 
     from yiyan.viz import parse_index
 

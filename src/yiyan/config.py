@@ -4,7 +4,8 @@ A config file has the sections `data`, `tokenizer`, `model`, `training`, `decodi
 (and `finetune` for transfer learning). Every key is a field below; an unknown key or a
 value of the wrong type is a `ConfigError` that names the key — nothing is silently
 ignored. `Config.to_dict()` gives the resolved config with every default spelled out,
-which is what a run directory stores as `config.yaml`.
+which is what a run directory stores as `config.yaml`. With `finetune.init_from` set,
+`load_config` takes the model keys a config leaves out from the pretrained run's model.json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 import yaml
 
 from yiyan.errors import ConfigError
+from yiyan.io import read_json
 
 # A corpus is a path to a TSV or JSONL file, the word "hsk" for the embedded HSK corpus,
 # or a list of two line-aligned plain-text files [source_file, target_file].
@@ -177,6 +179,12 @@ class Config:
             )
         if not 0.0 <= self.finetune.mix_ratio < 1.0:
             raise ConfigError("finetune.mix_ratio must be in [0, 1)")
+        if self.finetune.mix_ratio > 0 and not (self.finetune.mix_corpus or self.finetune.init_from):
+            raise ConfigError("finetune.mix_ratio > 0 needs finetune.mix_corpus or finetune.init_from")
+        if (self.finetune.freeze or self.finetune.freeze_layers) and not self.finetune.init_from:
+            raise ConfigError("finetune.freeze / freeze_layers need finetune.init_from (a pretrained run)")
+        if self.finetune.freeze_layers < 0:
+            raise ConfigError("finetune.freeze_layers must be >= 0")
 
 
 T = TypeVar("T")
@@ -261,6 +269,25 @@ def set_override(raw: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(text)
 
 
+def inherit_pretrained_model(raw: dict[str, Any]) -> None:
+    """Fine-tuning: the `model` keys a raw config leaves out come from the pretrained run's
+    model.json (`finetune.init_from`), so a fine-tune config needs no model section. Keys it
+    does give are kept; the trainer reports any that contradict the pretrained model."""
+    finetune = raw.get("finetune")
+    init_from = finetune.get("init_from") if isinstance(finetune, dict) else None
+    model = raw.get("model") or {}
+    meta_path = Path(str(init_from)) / "model.json"
+    if not init_from or not isinstance(model, dict) or not meta_path.is_file():
+        return  # nothing to inherit; a missing pretrained run is reported when training starts
+    try:
+        pretrained = read_json(meta_path)["model"]
+    except (ValueError, KeyError, TypeError):
+        return  # a corrupt model.json is reported when training starts
+    if isinstance(pretrained, dict):
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        raw["model"] = {**{k: v for k, v in pretrained.items() if k in known}, **model}
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a YAML config (or the defaults when `path` is None) and apply overrides."""
     raw: dict[str, Any] = {}
@@ -277,6 +304,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw = loaded or {}
     for assignment in overrides or []:
         set_override(raw, assignment)
+    inherit_pretrained_model(raw)
     try:
         config = from_dict(Config, raw)
     except ConfigError as error:

@@ -207,9 +207,13 @@ def prepare(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Prepare `config.run_path` for training (see module doc); return the report.
-    `tokenizer_dir`: reuse that tokenizer (e.g. a pretrained model's) instead of training one."""
+    `tokenizer_dir`: reuse that tokenizer (e.g. a pretrained model's) instead of training one;
+    it defaults to the pretrained run's tokenizer when `finetune.init_from` is set."""
     start = time.perf_counter()
     data, run = config.data, config.run_path
+    if tokenizer_dir is None and config.finetune.init_from:
+        tokenizer_dir = Path(config.finetune.init_from) / "tokenizer"
+    reused = Tokenizer.load(tokenizer_dir) if tokenizer_dir is not None else None  # fails before reading
     if data.src_lang == data.tgt_lang:
         raise YiyanError(f"data.src_lang and data.tgt_lang are both {data.src_lang!r}")
     (run / REPORT).unlink(missing_ok=True)  # the run is not prepared until the report is back
@@ -217,8 +221,8 @@ def prepare(
     report.update(write_splits(data, run))
     files = split_files(run, data.src_lang, data.tgt_lang)
 
-    if tokenizer_dir is not None:
-        tokenizer = Tokenizer.load(tokenizer_dir)
+    if reused is not None:
+        tokenizer = reused
         tokenizer.save(run / "tokenizer")
     else:
         tokenizer = Tokenizer.train(*files["train"], config.tokenizer, run / "tokenizer")

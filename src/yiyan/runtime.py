@@ -23,8 +23,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `precision`, or None for plain fp32.
 
-    auto: bf16 on GPUs that support it, fp16 (with a gradient scaler) on older GPUs, fp32 on
-    CPU (measured: bf16 autocast is slower than fp32 on CPUs without AMX, see docs/benchmarks.md).
+    auto: bf16 on GPUs that support it, fp16 (with a gradient scaler) on older GPUs, fp32 on CPU:
+    bf16 autocast was no faster than fp32 for the reference model even on a CPU with AMX (0.90x and
+    1.10x, benchmarks/precision_cpu.py) and is slower without AMX. See docs/scaling.md.
     """
     if name == "fp32":
         return None
@@ -36,9 +37,26 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
         if device.type != "cuda":
             raise YiyanError("precision fp16 needs a CUDA GPU (use bf16 or fp32 on CPU)")
         return torch.float16
+    if name != "auto":
+        raise YiyanError(f"unknown precision {name!r}: use auto, fp32, bf16 or fp16")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """'fp32', 'bf16' or 'fp16' for an autocast dtype from `resolve_precision`."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def cpu_has_amx_bf16() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later): oneDNN then runs bf16
+    matrix products on them, several times faster than fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:  # pragma: no cover - a torch build without the probe
+        return False
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[object]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import torch
 
 from yiyan.checkpoint import load_model
@@ -27,17 +26,10 @@ from yiyan.io import read_yaml
 from yiyan.models.base import Seq2SeqModel
 from yiyan.runtime import resolve_device
 from yiyan.search import search
+from yiyan.translation import Translation
 from yiyan.vocab import EOS_ID, PAD_ID
 
-
-@dataclass
-class Translation:
-    source: str
-    text: str
-    src_tokens: list[str]  # source pieces fed to the model (EOS included)
-    tgt_tokens: list[str]  # generated pieces (EOS included when the model produced it)
-    score: float
-    attention: np.ndarray | None = None  # [target steps, layers, heads, source tokens]
+__all__ = ["Translation", "Translator", "load_run_config", "quantize_int8"]
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -45,6 +37,36 @@ def load_run_config(run_dir: str | Path) -> Config:
     if not path.exists():
         raise CheckpointError(f"{path}: not found — is {run_dir} a yiyan run directory?")
     return config_from_dict(read_yaml(path))
+
+
+def quantize_int8(model: Seq2SeqModel) -> Seq2SeqModel:
+    """A copy of `model` with PyTorch dynamic int8 quantization (CPU): the weights of every
+    nn.Linear (attention projections, feed-forward, output projection, tied or not; one scale
+    per output row, which keeps outputs closer to fp32 than one scale per matrix) and every
+    nn.GRU become int8; activations are quantized on the fly, per batch.
+
+    torch.ao.quantization is deprecated upstream (torchao replaces it); where a torch release
+    has dropped it, this is a YiyanError pointing to the CTranslate2 engine.
+    """
+    try:
+        from torch.ao.quantization import (
+            default_dynamic_qconfig,
+            per_channel_dynamic_qconfig,
+            quantize_dynamic,
+        )
+    except ImportError:
+        raise CheckpointError(
+            f"--int8 needs torch.ao.quantization, which torch {torch.__version__} no longer has; "
+            "export the run (yiyan export) and use the CTranslate2 engine's int8 instead"
+        ) from None
+    qconfig = {torch.nn.Linear: per_channel_dynamic_qconfig, torch.nn.GRU: default_dynamic_qconfig}
+    with warnings.catch_warnings():  # the deprecation notices above, repeated for every layer
+        warnings.filterwarnings("ignore", message=r".*quantize_per_(tensor|channel)", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning
+        )
+        quantized = quantize_dynamic(model, qconfig, dtype=torch.qint8)
+    return cast("Seq2SeqModel", quantized)
 
 
 class Translator:
@@ -75,7 +97,7 @@ class Translator:
         if int8:
             if torch_device.type != "cpu":
                 raise CheckpointError("--int8 (dynamic quantization) runs on CPU only")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            model = quantize_int8(model)
         translator = cls(
             model,
             Tokenizer.load(run_dir / "tokenizer"),

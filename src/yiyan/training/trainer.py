@@ -22,6 +22,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,23 @@ from yiyan.checkpoint import (
 from yiyan.config import Config
 from yiyan.data.batching import Batch, TokenBudgetBatchSampler, collate
 from yiyan.data.binarize import BinarizedDataset
+from yiyan.data.mixing import ConcatPairs, MixedBatchSampler
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import YiyanError
 from yiyan.evaluate import score
-from yiyan.io import write_json, write_yaml
+from yiyan.io import atomic_write, write_json, write_yaml
 from yiyan.models import build_model
 from yiyan.models.base import Seq2SeqModel
 from yiyan.prepare import is_prepared, prepare
-from yiyan.runtime import autocast, resolve_device, resolve_precision, seed_everything, set_threads
+from yiyan.runtime import (
+    autocast,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    set_threads,
+)
+from yiyan.training import transfer
 from yiyan.training.loss import label_smoothed_nll
 from yiyan.training.schedule import learning_rate
 from yiyan.translate import Translator
@@ -64,40 +74,77 @@ class TrainState:
     sampler: dict[str, Any] = field(default_factory=dict)
     best_score: float = -math.inf
     best_step: int = 0
+    best_loss: float = math.inf
     bad_evals: int = 0
     train_seconds: float = 0.0  # time spent in training steps (validation excluded)
     target_tokens: int = 0  # non-padding target tokens trained on
     rng: list[int] = field(default_factory=list)
     cuda_rng: list[list[int]] = field(default_factory=list)
+    rank_rng: list[dict[str, list[int]]] = field(default_factory=list)  # per rank, when distributed
+    scaler: dict[str, Any] = field(default_factory=dict)  # fp16 GradScaler state
+
+
+# Why the ranks stop, agreed on every step by an all-reduce MAX (any rank may raise it).
+HALT_NONE, HALT_TIME, HALT_SIGNAL = 0, 1, 2
+# Bookkeeping that rank 0 updates when it validates, then broadcasts to the other ranks.
+AGREED = ("best_score", "best_step", "best_loss", "bad_evals")
 
 
 class Distributed:
-    """Rank/world-size view; a single process is world size 1."""
+    """Rank/world-size view; a single process is world size 1.
+
+    Every method that communicates is a collective: all ranks call it, in the same order. Rank 0
+    evaluating while the others wait in a collective is fine as long as the wait is shorter than
+    the process-group timeout (YIYAN_DIST_TIMEOUT seconds, default 1800; NCCL's own default of
+    10 minutes would be too short for a long dev-set decode).
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = device if device.type == "cuda" else torch.device("cpu")  # NCCL wants GPU tensors
         if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group(
+                backend="nccl" if device.type == "cuda" else "gloo",
+                timeout=timedelta(seconds=float(os.environ.get("YIYAN_DIST_TIMEOUT", "1800"))),
+            )
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
     def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum over ranks."""
         if self.world_size == 1:
             return values
-        tensor = torch.tensor(values, dtype=torch.float64)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
-        return tensor.tolist()
+        return [float(v) for v in tensor.tolist()]
+
+    def max(self, value: int) -> int:
+        """The largest `value` of all ranks."""
+        if self.world_size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return int(tensor.item())
 
     def broadcast(self, value: Any) -> Any:
+        """Rank 0's `value` on every rank."""
         if self.world_size == 1:
             return value
         holder = [value]
         dist.broadcast_object_list(holder, src=0)
         return holder[0]
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's `value`, by rank."""
+        if self.world_size == 1:
+            return [value]
+        values: list[Any] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
 
     def close(self) -> None:
         if self.world_size > 1 and dist.is_initialized():
@@ -126,9 +173,9 @@ class Trainer:
         if self.dist.world_size > 1:
             dist.barrier()
         self.tokenizer = Tokenizer.load(self.run / "tokenizer")
-        self.train_data = BinarizedDataset(self.run / "data" / "bin", "train")
+        self.train_data: BinarizedDataset | ConcatPairs = BinarizedDataset(self.run / "data" / "bin", "train")
         self.dev_data = BinarizedDataset(self.run / "data" / "bin", "dev")
-        self.sampler = TokenBudgetBatchSampler(
+        self.sampler: TokenBudgetBatchSampler | MixedBatchSampler = TokenBudgetBatchSampler(
             self.train_data.src_lengths,
             self.train_data.tgt_lengths,
             train_cfg.batch_tokens,
@@ -138,13 +185,24 @@ class Trainer:
             world_size=self.dist.world_size,
             max_length=train_cfg.max_length,
         )
+        if config.finetune.mix_ratio > 0:  # fine-tuning: general-domain pairs in every batch
+            self.train_data, self.sampler = transfer.mixed_training_data(
+                config,
+                self.train_data,
+                self.tokenizer,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                log=self._echo,
+            )
 
         self.model: Seq2SeqModel = build_model(
             config.model, self.tokenizer.src_vocab_size, self.tokenizer.tgt_vocab_size
         ).to(self.device)
         self.state = TrainState()
-        if config.finetune.init_from and not resume:
-            self._init_from_pretrained(Path(config.finetune.init_from))
+        if config.finetune.init_from:  # before the optimizer: it takes only the trainable parameters
+            self._init_from_pretrained(Path(config.finetune.init_from), load=not resume)
+        if self.dist.rank:  # DDP copies rank 0's weights; other ranks draw their own dropout masks
+            torch.manual_seed(train_cfg.seed + self.dist.rank)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=train_cfg.learning_rate,
@@ -161,6 +219,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
         self.writer: Any = None
+        self._log_handler: logging.Handler | None = None
         self._stop_signal = False
 
     # ------------------------------------------------------------------ setup helpers
@@ -171,10 +230,17 @@ class Trainer:
             if not self.quiet:
                 tqdm.write(message)
 
-    def _init_from_pretrained(self, pretrained: Path) -> None:
-        """Hook for fine-tuning (yiyan.finetune sets frozen parts after loading)."""
-        load_weights(self.model, pretrained / "model.safetensors")
-        self._echo(f"initialised from {pretrained}")
+    def _init_from_pretrained(self, pretrained: Path, *, load: bool = True) -> None:
+        """Fine-tuning: check that the pretrained run fits, load its weights (unless resuming,
+        when the checkpoint has them) and freeze the configured parts (see training/transfer.py)."""
+        transfer.check_pretrained(pretrained, self.config, self.tokenizer)
+        if load:
+            load_weights(self.model, pretrained / "model.safetensors")
+            self._echo(f"initialised from {pretrained}")
+        ft = self.config.finetune
+        frozen = transfer.freeze_parameters(self.model, ft.freeze, ft.freeze_layers)
+        if frozen:
+            self._echo(transfer.describe_frozen(self.model, frozen))
 
     def _resume(self) -> None:
         ckpt_dir = self.run / "checkpoints"
@@ -183,10 +249,27 @@ class Trainer:
         saved = load_training_checkpoint(ckpt_dir, self.model, self.optimizer)
         known = set(TrainState.__dataclass_fields__)
         self.state = TrainState(**{k: v for k, v in saved["train_state"].items() if k in known})
-        self.sampler.load_state_dict(self.state.sampler)
-        torch.set_rng_state(torch.tensor(self.state.rng, dtype=torch.uint8))
-        if self.state.cuda_rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in self.state.cuda_rng])
+        try:
+            self.sampler.load_state_dict(self.state.sampler)
+        except ValueError as error:
+            raise YiyanError(
+                f"--resume: {error}; resume with the same data, config and number of ranks"
+            ) from None
+        own = (
+            self.state.rank_rng[self.dist.rank] if len(self.state.rank_rng) == self.dist.world_size else None
+        )
+        if own is not None:  # distributed: every rank continues its own random stream
+            torch.set_rng_state(torch.tensor(own["cpu"], dtype=torch.uint8))
+            if "cuda" in own and self.device.type == "cuda":
+                torch.cuda.set_rng_state(torch.tensor(own["cuda"], dtype=torch.uint8), self.device)
+        else:
+            torch.set_rng_state(torch.tensor(self.state.rng, dtype=torch.uint8))
+            if self.state.cuda_rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(
+                    [torch.tensor(s, dtype=torch.uint8) for s in self.state.cuda_rng]
+                )
+        if self.state.scaler and self.scaler.is_enabled():
+            self.scaler.load_state_dict(self.state.scaler)
         self._echo(f"resumed from step {self.state.step} (epoch {self.state.epoch})")
 
     def _open_logs(self) -> None:
@@ -198,12 +281,32 @@ class Trainer:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        self._log_handler = handler
+        if self.state.step:
+            self._forget_metrics_after(self.state.step)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run / "tensorboard"))
+            # on resume, TensorBoard drops the events of steps the crashed run logged after the checkpoint
+            purge = self.state.step + 1 if self.state.step else None
+            self.writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=purge)
         except ImportError:  # pragma: no cover - tensorboard is a dependency
             self._echo("tensorboard not installed: no TensorBoard scalars")
+
+    def _forget_metrics_after(self, step: int) -> None:
+        """Resuming: drop metrics.jsonl records of steps after `step` (logged by the interrupted run
+        after its last checkpoint; they are trained again) and any line a crash cut off."""
+        path = self.run / "metrics.jsonl"
+        if not path.is_file():
+            return
+        with open(path, encoding="utf-8") as old, atomic_write(path) as new:
+            for line in old:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and record.get("step", 0) <= step:
+                    new.write(json.dumps(record) + "\n")
 
     def _metric(self, record: dict[str, Any]) -> None:
         if not self.dist.is_main:
@@ -219,6 +322,12 @@ class Trainer:
 
     def _batches(self) -> Iterator[list[int]]:
         """Endless stream of index lists; the sampler's state tracks the position."""
+        if len(self.sampler) == 0:  # the same on every rank: an epoch has as many batches on each
+            raise YiyanError(
+                f"no training batch for {self.dist.world_size} rank(s): {len(self.train_data)} training pairs, "
+                f"batches of {self.config.training.batch_tokens} tokens, pairs longer than "
+                f"training.max_length={self.config.training.max_length} tokens left out"
+            )
         while True:
             yield from self.sampler
             self.state.epoch += 1
@@ -314,7 +423,10 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation + checkpoints
 
     def evaluate_and_checkpoint(self) -> bool:
-        """Validate, keep the best weights, save `checkpoints/last`; True means stop early."""
+        """Validate, keep the best weights, save `checkpoints/last`; True means stop early.
+
+        Collective: every rank calls it at the same step. Rank 0 validates while the others wait
+        in the broadcast of its decision and bookkeeping, so that all ranks agree on them."""
         cfg = self.config.training
         stop = False
         if self.dist.is_main:
@@ -331,9 +443,13 @@ class Trainer:
                 for src, hyp in result["examples"]:
                     self._echo(f"    {src}  →  {hyp}")
             value = record["bleu"] if cfg.eval_bleu else -record["loss"]
-            improved = value > self.state.best_score
+            # Higher BLEU wins; equal BLEU (early on, often 0) falls back to lower dev loss.
+            improved = value > self.state.best_score or (
+                value == self.state.best_score and record["loss"] < self.state.best_loss
+            )
             if improved:
                 self.state.best_score, self.state.best_step, self.state.bad_evals = value, self.state.step, 0
+                self.state.best_loss = record["loss"]
                 save_model(self.model, self.run)
             else:
                 self.state.bad_evals += 1
@@ -349,14 +465,29 @@ class Trainer:
                 self._echo(
                     f"early stopping: no gain in {cfg.patience} evaluations; best at step {self.state.best_step}"
                 )
-            self.save_checkpoint()
-        return bool(self.dist.broadcast(stop))
+        stop, agreed = self.dist.broadcast((stop, {key: getattr(self.state, key) for key in AGREED}))
+        for key, value in agreed.items():  # every rank takes the same branches after the loop
+            setattr(self.state, key, value)
+        self.save_checkpoint()
+        return bool(stop)
+
+    def _rng_state(self) -> dict[str, list[int]]:
+        state = {"cpu": torch.get_rng_state().tolist()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device).tolist()
+        return state
 
     def save_checkpoint(self) -> None:
+        """Rank 0 writes `checkpoints/last`. Collective: it gathers every rank's RNG state."""
+        rank_rng = self.dist.gather(self._rng_state())
+        if not self.dist.is_main:
+            return
         self.state.sampler = self.sampler.state_dict()
         self.state.rng = torch.get_rng_state().tolist()
         if torch.cuda.is_available() and self.device.type == "cuda":
             self.state.cuda_rng = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+        self.state.rank_rng = rank_rng if self.dist.world_size > 1 else []
+        self.state.scaler = dict(self.scaler.state_dict()) if self.scaler.is_enabled() else {}
         save_training_checkpoint(
             self.run / "checkpoints", self.model, self.optimizer, {"train_state": self.state.__dict__}
         )
@@ -373,9 +504,9 @@ class Trainer:
         self._echo(
             f"training {self.config.model.type} ({n_params / 1e6:.2f} M parameters) on {self.device}"
             f"{f' × {self.dist.world_size} ranks' if self.dist.world_size > 1 else ''}, "
-            f"{len(self.train_data)} training pairs, precision {self.amp_dtype or 'fp32'}"
+            f"{len(self.train_data)} training pairs, precision {precision_name(self.amp_dtype)}"
         )
-        previous = signal.signal(signal.SIGTERM, self._handle_signal) if self.dist.is_main else None
+        previous = signal.signal(signal.SIGTERM, self._handle_signal)  # torchrun signals every rank
         started = time.monotonic()
         bar = tqdm(
             total=cfg.max_steps or None,
@@ -437,19 +568,26 @@ class Trainer:
                         refresh=False,
                     )
                     bar.update(1)
-                out_of_time = bool(cfg.max_time and time.monotonic() - started >= cfg.max_time)
-                out_of_time = bool(self.dist.broadcast(out_of_time or self._stop_signal))
+                # one all-reduce per step: every rank learns whether any rank must stop, and why
+                halt = HALT_SIGNAL if self._stop_signal else HALT_NONE
+                if cfg.max_time and time.monotonic() - started >= cfg.max_time:
+                    halt = max(halt, HALT_TIME)
+                halt = self.dist.max(halt)
                 if self.state.step % cfg.eval_every == 0 and self.evaluate_and_checkpoint():
                     reason = "early_stopping"
                     break
-                if out_of_time:
-                    reason = "signal" if self._stop_signal else "max_time"
+                if halt:
+                    reason = "signal" if halt == HALT_SIGNAL else "max_time"
                     break
         finally:
             bar.close()
-            if previous is not None:
+            if previous is not None:  # None: a handler not installed from Python
                 signal.signal(signal.SIGTERM, previous)
-        if self.state.step % cfg.eval_every != 0 or self.state.best_step == 0:
+        # every rank takes the same branch: step, reason and best_step are agreed on
+        if reason == "signal":  # stop quickly (a launcher's grace period is short): checkpoint only
+            if self.state.step % cfg.eval_every != 0:
+                self.save_checkpoint()
+        elif self.state.step % cfg.eval_every != 0 or self.state.best_step == 0:
             self.evaluate_and_checkpoint()
         summary = {
             "stopped_by": reason,
@@ -462,6 +600,9 @@ class Trainer:
             "target_tokens": self.state.target_tokens,
             "target_tokens_per_s": round(self.state.target_tokens / max(self.state.train_seconds, 1e-9), 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3),
+            "device": self.device.type,
+            "precision": precision_name(self.amp_dtype),
+            "world_size": self.dist.world_size,
         }
         if self.dist.is_main:
             write_json(self.run / "train_summary.json", summary)
@@ -472,6 +613,9 @@ class Trainer:
             )
             if self.writer is not None:
                 self.writer.close()
+        if self._log_handler is not None:
+            log.removeHandler(self._log_handler)
+            self._log_handler.close()
         self.dist.close()
         return summary
 
