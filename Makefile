@@ -23,11 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+DEMO_SENTENCES := I love you.\nHello, teacher!\nWhere is the train station?\nI want to drink some tea.\nThe weather is very nice today.\n
+
 demo: install
+	rm -rf runs/demo
 	OMP_NUM_THREADS=2 $(BIN)/yiyan train configs/demo.yaml --max-time $(DEMO_TIME)
-	printf 'I love you.\nHello, teacher!\nWhere is the train station?\nI want to drink some tea.\nThe weather is very nice today.\n' \
-		| $(BIN)/yiyan translate runs/demo --beam 5 | paste -d '\t' <(printf 'I love you.\nHello, teacher!\nWhere is the train station?\nI want to drink some tea.\nThe weather is very nice today.\n') -
-	$(BIN)/yiyan evaluate runs/demo --src runs/demo/data/test.en --ref runs/demo/data/test.ref.zh --beam 5
+	printf '$(DEMO_SENTENCES)' > runs/demo/demo-input.txt
+	@echo "translations (beam 5):"
+	$(BIN)/yiyan translate runs/demo --beam 5 -i runs/demo/demo-input.txt | paste -d '\t' runs/demo/demo-input.txt -
+	@echo "dev BLEU (beam 5, against the untouched references):"
+	$(BIN)/yiyan evaluate runs/demo --src runs/demo/data/dev.en --ref runs/demo/data/dev.ref.zh --beam 5
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

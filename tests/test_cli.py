@@ -134,7 +134,7 @@ def test_bad_corpus_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_every_subcommand_has_help() -> None:
-    for command in ("prepare", "train", "translate", "evaluate", "attention", "serve"):
+    for command in ("prepare", "train", "finetune", "translate", "evaluate", "attention", "export", "serve"):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0
