@@ -281,6 +281,7 @@ class Trainer:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        log.propagate = False  # the console gets tqdm.write; the file gets the record
         self._log_handler = handler
         if self.state.step:
             self._forget_metrics_after(self.state.step)
