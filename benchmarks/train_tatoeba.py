@@ -149,28 +149,30 @@ def main() -> None:
     summary = read_json(run / "train_summary.json")
     tokens_per_s = summary["target_tokens_per_s"]
     mean_len = float(np.mean(BinarizedDataset(run / "data" / "bin", "train").tgt_lengths)) + 1
-    flops = train_flops_per_target_token(config, report["padding"]["src_tokens_per_tgt_token"], mean_len)
     report["train"] = {
         **summary,
         "wall_seconds_incl_startup": round(train_wall, 1),
         "peak_rss_gib_children_max": round(train_rss, 3),
-        "mflop_per_target_token": round(flops / 1e6, 1),
-        "achieved_gflops": round(tokens_per_s * flops / 1e9, 1),
     }
-    print(f"achieved model FLOP/s: {report['train']['achieved_gflops']} GFLOP/s", flush=True)
-    if summary.get("device") == "cuda":
-        name = torch.cuda.get_device_name()
-        peak = gpu_peak_tflops(name)
-        report["train"]["gpu"] = name
-        if peak is not None:
-            report["train"]["mfu"] = round(report["train"]["achieved_gflops"] / (peak[1] * 1000), 4)
-            print(
-                f"MFU: {report['train']['mfu']:.1%} of {peak[0]} peak bf16 {peak[1]:.0f} TFLOP/s", flush=True
+    if config.model.type == "transformer":  # the FLOP count below models the Transformer only
+        flops = train_flops_per_target_token(config, report["padding"]["src_tokens_per_tgt_token"], mean_len)
+        report["train"]["mflop_per_target_token"] = round(flops / 1e6, 1)
+        report["train"]["achieved_gflops"] = round(tokens_per_s * flops / 1e9, 1)
+        print(f"achieved model FLOP/s: {report['train']['achieved_gflops']} GFLOP/s", flush=True)
+        if summary.get("device") == "cuda":
+            name = torch.cuda.get_device_name()
+            peak = gpu_peak_tflops(name)
+            report["train"]["gpu"] = name
+            if peak is not None:
+                report["train"]["mfu"] = round(report["train"]["achieved_gflops"] / (peak[1] * 1000), 4)
+                print(
+                    f"MFU: {report['train']['mfu']:.1%} of {peak[0]} peak bf16 {peak[1]:.0f} TFLOP/s",
+                    flush=True,
+                )
+        else:
+            report["train"]["share_of_matmul_peak"] = round(
+                report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
             )
-    else:
-        report["train"]["share_of_matmul_peak"] = round(
-            report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
-        )
     decode_device = "cuda" if summary.get("device") == "cuda" else "cpu"
     report["test"] = decode_figures(run, config, args.threads, decode_device)
     print(json.dumps(report, indent=2, ensure_ascii=False))
