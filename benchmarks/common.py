@@ -1,36 +1,172 @@
-"""Shared helpers for the benchmark scripts: machine description, matmul peak, child RSS."""
+"""Shared helpers for the benchmark scripts: the result file every benchmark writes (machine,
+versions, command, date, results), the one definition of "target tokens", the fp32 matmul peak,
+child RSS, and the model-FLOP count.
+
+Every benchmark ends with `write_result(name, results)`, which writes
+`benchmarks/results/<name>.json` (committed, so every figure in the docs can be audited):
+
+    {"benchmark": name, "date": UTC ISO time, "command": the exact command line,
+     "machine": {cpu, cores, flags, memory, matmul_peak_gflops, threads ...},
+     "versions": {python, torch, yiyan commit + dirty flag, sacrebleu, ...}, "results": {...}}
+
+`bench-out/` (ignored) is only for scratch artifacts: run directories, logs, peers' venvs.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.metadata
 import os
 import platform
+import re
 import resource
+import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "benchmarks" / "results"
+# Packages whose versions every result records when installed (peers add theirs via `versions=`).
+RECORDED_PACKAGES = ("sacrebleu", "sentencepiece", "ctranslate2", "numpy")
+CPU_FLAGS = {  # reported name → /proc/cpuinfo flag
+    "avx2": "avx2",
+    "avx512": "avx512f",
+    "avx512_vnni": "avx512_vnni",
+    "avx_vnni": "avx_vnni",
+    "amx": "amx_tile",
+}
+EOS_PIECE = "</s>"
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor()
+
+# ------------------------------------------------------------------ "target tokens"
+
+
+def target_tokens(piece_counts: Iterable[int]) -> int:
+    """THE definition of "target tokens" in every figure: for each sentence, its non-padding target
+    pieces plus one EOS. `piece_counts` are per-sentence piece counts *without* EOS.
+
+    Training: the pieces of the reference (the `tgt_out` row is ids + EOS, so the trainer's
+    `(tgt_out != PAD).sum()` is exactly this). Decoding: the generated pieces (EOS stripped, see
+    `generated_pieces`) + 1 — the EOS step costs a decoder step like any other. Peers count the
+    same way (Joey: `(trg != pad).sum()` of its EOS-terminated targets; Marian: labels ≠ -100,
+    which end with </s>)."""
+    return sum(int(n) + 1 for n in piece_counts)
+
+
+def generated_pieces(pieces: Sequence[str]) -> int:
+    """Pieces of one generated translation without its final EOS (if the model produced one)."""
+    return len(pieces) - 1 if pieces and pieces[-1] == EOS_PIECE else len(pieces)
+
+
+# ------------------------------------------------------------------ machine and versions
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    """(CPU model name, flags of the first CPU) from /proc/cpuinfo; the platform's name elsewhere."""
+    model, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
     except OSError:
         pass
+    return model or platform.processor() or platform.machine(), flags
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def machine(matmul_peak: float | None = None) -> dict[str, Any]:
+    """This machine: CPU model, cores, SIMD/matrix flags, memory, torch/OMP threads and the fp32
+    matmul peak measured now (or `matmul_peak` when the caller measured it before its run)."""
+    model, flags = _cpuinfo()
+    peak = matmul_peak if matmul_peak is not None else matmul_peak_gflops()
     return {
-        "cpu": cpu,
+        "cpu": model,
         "cores": os.cpu_count(),
+        "flags": {name: flag in flags for name, flag in CPU_FLAGS.items()},
+        "memory_gib": _memory_gib(),
+        "matmul_peak_gflops": round(peak, 1),
         "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def versions(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Python, torch, yiyan's git commit (+ whether the tree had uncommitted changes to tracked
+    files), the recorded packages that are installed, and `extra` (peers: "joeynmt": "2.3.0")."""
+    found: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    found["yiyan_commit"] = commit
+    found["yiyan_dirty"] = bool(status) if status is not None else None
+    for package in RECORDED_PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    found.update(extra or {})
+    return found
+
+
+def write_result(
+    name: str,
+    results: Any,
+    *,
+    argv: Sequence[str] | None = None,
+    extra_versions: Mapping[str, str] | None = None,
+    matmul_peak: float | None = None,
+    results_dir: Path | None = None,
+) -> Path:
+    """Write `benchmarks/results/<name>.json` atomically and return its path.
+
+    `argv`: the exact command line (default: this interpreter's, `sys.orig_argv`);
+    `extra_versions`: versions of peers or engines the benchmark used beyond the recorded ones;
+    `matmul_peak`: GFLOP/s measured by the caller before its run (else measured here, ≈ 1 s)."""
+    from yiyan.io import write_json
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(f"result name {name!r}: use letters, digits, '.', '_' and '-' only")
+    command = list(argv) if argv is not None else list(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
+    record = {
+        "benchmark": name,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(command),
+        "machine": machine(matmul_peak),
+        "versions": versions(extra_versions),
+        "results": results,
+    }
+    path = (results_dir or RESULTS_DIR) / f"{name}.json"
+    write_json(path, record)
+    print(f"wrote {path}", file=sys.stderr)
+    return path
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
