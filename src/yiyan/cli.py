@@ -6,6 +6,7 @@
     yiyan finetune PRETRAINED CONFIG  fine-tune a trained run on in-domain data; writes a report
     yiyan translate RUN_DIR         stdin (or -i FILE) → one translation per line
     yiyan evaluate RUN_DIR          BLEU / chrF with sacrebleu signatures
+    yiyan score RUN_DIR --tsv F -o O  forced scoring of source<TAB>target pairs
     yiyan export RUN_DIR -o OUT     convert to CTranslate2 (translate/evaluate/serve OUT then use it)
 
 Errors caused by input (bad files, bad config keys, missing runs) print one line and exit
@@ -202,6 +203,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from yiyan.scoring import score_tsv
+
+    count = score_tsv(
+        args.run_dir,
+        args.tsv,
+        args.output,
+        batch_size=args.batch_size,
+        length_penalty=args.length_penalty,
+        device=args.device,
+    )
+    print(f"{args.output}  ({count} pairs scored)")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from yiyan.export.ctranslate2 import export_ctranslate2
 
@@ -296,6 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="where to save the hypotheses (default: RUN_DIR/eval/<name>.hyp)")
     _add_decoding_args(p)
     p.set_defaults(handler=cmd_evaluate)
+
+    p = commands.add_parser(
+        "score",
+        help="forced scoring: the model's log-probability of given source<TAB>target pairs",
+        description="Write, for every line of --tsv, the log-probability of the target given the source "
+        "(summed, per token, and length-normalised as beam search ranks hypotheses) to -o, after a header line.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run")
+    p.add_argument("--tsv", required=True, help="pairs to score: source<TAB>target, one per line")
+    p.add_argument("-o", "--output", required=True, help="the scores TSV to write")
+    p.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass (default: 64)")
+    p.add_argument("--length-penalty", type=float, help="alpha of score / tokens**alpha (default: the run's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.set_defaults(handler=cmd_score)
 
     p = commands.add_parser(
         "export",

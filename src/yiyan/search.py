@@ -215,7 +215,7 @@ def beam_search(
                 for sentence, rank in ends.nonzero().tolist():
                     row, score = int(origin[sentence, rank]), float(top_scores[sentence, rank])
                     hypothesis = rows.hypothesis(row, score)
-                    normalised = score / (len(hypothesis.tokens) + 1) ** length_penalty
+                    normalised = length_normalised(score, len(hypothesis.tokens) + 1, length_penalty)
                     finished[int(sentences[sentence])].append((normalised, hypothesis))
                 finished_count += ends.sum(1)
 
@@ -241,6 +241,11 @@ def _complete(results: list[Hypothesis | None]) -> list[Hypothesis]:
     if missing:  # cannot happen: EOS is always allowed, and forced at the maximum length
         raise RuntimeError(f"search finished without a hypothesis for sentences {missing}")
     return [hypothesis for hypothesis in results if hypothesis is not None]
+
+
+def length_normalised(score: float, length: int, length_penalty: float) -> float:
+    """score / length^α, the ranking score of a finished hypothesis (`length` counts EOS)."""
+    return score / length**length_penalty
 
 
 def max_output_lengths(src_mask: Tensor, ratio: float, offset: int) -> Tensor:
