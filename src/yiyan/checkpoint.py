@@ -3,9 +3,11 @@
     RUN/model.safetensors + RUN/model.json      best weights and the architecture
     RUN/checkpoints/last/                       newest training checkpoint
     RUN/checkpoints/prev/                       the one before (fallback if `last` is damaged)
+    RUN/checkpoints/keep/                       the last N evaluations' weights (averaging.py)
 
 A training checkpoint is a directory holding `model.safetensors`, `optimizer.safetensors`
-(every optimizer tensor, flattened) and `state.json` (step, sampler position, RNG states,
+(every optimizer tensor, flattened), `ema.safetensors` (the weights' moving average, when
+training.ema_decay is on) and `state.json` (step, sampler position, RNG states,
 scheduler, optimizer hyper-parameters, and a SHA-256 of each tensor file). It is written
 to a temporary directory and renamed into place, so `last` is always complete; a file
 that does not match its checksum makes the loader fall back to `prev` with a warning.
@@ -177,8 +179,10 @@ def save_training_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     state: dict[str, Any],
+    extra_tensors: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> None:
-    """Write checkpoints/last atomically; the previous `last` becomes `prev`."""
+    """Write checkpoints/last atomically; the previous `last` becomes `prev`.
+    `extra_tensors`: more tensor files, e.g. {"ema": ...} → ema.safetensors (checksummed too)."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".last.*"):  # left behind by a process killed while saving
@@ -188,7 +192,9 @@ def save_training_checkpoint(
         _save_weights(model, tmp / "model.safetensors")
         opt_tensors, opt_meta = _flatten_optimizer(optimizer)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-        files = {name: _sha256(tmp / name) for name in ("model.safetensors", "optimizer.safetensors")}
+        for name, tensors in (extra_tensors or {}).items():
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+        files = {path.name: _sha256(path) for path in sorted(tmp.glob("*.safetensors"))}
         write_json(tmp / "state.json", {**state, "optimizer": opt_meta, "sha256": files})
         for path in tmp.iterdir():  # make the files durable before the directory becomes `last`
             with open(path, "rb") as handle:
@@ -225,7 +231,8 @@ def _verify(directory: Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{state_path}: corrupt ({error})") from None
     checksums = state.get("sha256") if isinstance(state, dict) else None
-    if not isinstance(checksums, dict) or set(checksums) != {"model.safetensors", "optimizer.safetensors"}:
+    required = {"model.safetensors", "optimizer.safetensors"}
+    if not isinstance(checksums, dict) or not required <= set(checksums):
         raise CheckpointError(f"{state_path}: no checksums of model.safetensors and optimizer.safetensors")
     for name, digest in checksums.items():
         path = directory / name
@@ -237,7 +244,8 @@ def _verify(directory: Path) -> dict[str, Any]:
 def load_training_checkpoint(
     directory: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
 ) -> dict[str, Any]:
-    """Restore model (and optimizer) from checkpoints/last, or from prev if last is damaged."""
+    """Restore model (and optimizer) from checkpoints/last, or from prev if last is damaged.
+    The returned state has the extra tensor files under "extra_tensors" ({"ema": {...}})."""
     root = Path(directory)
     errors = []
     for name in ("last", "prev"):
@@ -258,6 +266,10 @@ def load_training_checkpoint(
         if optimizer is not None:
             tensors = load_file(str(candidate / "optimizer.safetensors"))
             optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
+        extra = set(state["sha256"]) - {MODEL_FILE, "optimizer.safetensors"}
+        state["extra_tensors"] = {
+            name.removesuffix(".safetensors"): load_file(str(candidate / name)) for name in sorted(extra)
+        }
         return state
     detail = f": {'; '.join(errors)}" if errors else ""
     raise CheckpointError(f"no usable training checkpoint in {root}{detail}")

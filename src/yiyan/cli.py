@@ -7,6 +7,7 @@
     yiyan translate RUN_DIR         stdin (or -i FILE) → one translation per line
     yiyan evaluate RUN_DIR          BLEU / chrF with sacrebleu signatures
     yiyan score RUN_DIR --tsv F -o O  forced scoring of source<TAB>target pairs
+    yiyan average RUN_DIR --last N -o OUT  average kept checkpoints (or --best N by dev BLEU) into a run
     yiyan export RUN_DIR -o OUT     convert to CTranslate2 (translate/evaluate/serve OUT then use it)
 
 Errors caused by input (bad files, bad config keys, missing runs) print one line and exit
@@ -218,6 +219,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from yiyan.averaging import average_run
+
+    report = average_run(args.run_dir, args.output, last=args.last, best=args.best)
+    steps = ", ".join(str(entry["step"]) for entry in report["checkpoints"])
+    print(f"{args.output}  (mean of the {report['method']} checkpoints: steps {steps})")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from yiyan.export.ctranslate2 import export_ctranslate2
 
@@ -326,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=float, help="alpha of score / tokens**alpha (default: the run's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.set_defaults(handler=cmd_score)
+
+    p = commands.add_parser(
+        "average",
+        help="average the weights of kept checkpoints into a new run",
+        description="Write OUT, a run directory like RUN_DIR whose weights are the mean of checkpoints that "
+        "RUN_DIR kept while training (training.keep_checkpoints: N): the last N, or the N best by dev BLEU.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run trained with training.keep_checkpoints > 0")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, metavar="N", help="average the N newest kept checkpoints")
+    which.add_argument("--best", type=int, metavar="N", help="average the N with the best dev BLEU")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the run directory to create")
+    p.set_defaults(handler=cmd_average)
 
     p = commands.add_parser(
         "export",

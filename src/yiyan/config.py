@@ -112,6 +112,8 @@ class TrainingConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     num_threads: int = 0  # torch intra-op threads; 0 = torch's default
     max_length: int = 256  # drop training pairs longer than this many tokens (either side)
+    ema_decay: float = 0.0  # EMA of the weights, used to evaluate and as the final model; 0 = off
+    keep_checkpoints: int = 0  # keep the weights of the last N evaluations for `yiyan average`; 0 = off
 
 
 @dataclass
@@ -172,6 +174,10 @@ class Config:
             raise ConfigError("training.batch_tokens must be >= 1")
         if self.decoding.beam < 1:
             raise ConfigError("decoding.beam must be >= 1")
+        if not 0.0 <= self.training.ema_decay < 1.0:
+            raise ConfigError("training.ema_decay must be in [0, 1) (0 = off)")
+        if self.training.keep_checkpoints < 0:
+            raise ConfigError("training.keep_checkpoints must be >= 0 (0 = off)")
         unknown = set(self.finetune.freeze) - {"embeddings", "encoder", "decoder"}
         if unknown:
             raise ConfigError(

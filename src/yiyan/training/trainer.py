@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from yiyan.averaging import CheckpointKeeper
 from yiyan.checkpoint import (
     has_training_checkpoint,
     load_training_checkpoint,
@@ -58,6 +59,7 @@ from yiyan.runtime import (
     set_threads,
 )
 from yiyan.training import transfer
+from yiyan.training.ema import ExponentialMovingAverage
 from yiyan.training.loss import label_smoothed_nll
 from yiyan.training.schedule import learning_rate
 from yiyan.translate import Translator
@@ -210,6 +212,9 @@ class Trainer:
             eps=train_cfg.eps,
             weight_decay=train_cfg.weight_decay,
         )
+        self.ema = ExponentialMovingAverage.for_model(self.model, train_cfg.ema_decay)  # None when off
+        kept = train_cfg.keep_checkpoints if self.dist.is_main else 0  # rank 0 writes the files
+        self.keeper = CheckpointKeeper.for_run(self.run, kept)
         if resume:
             self._resume()
         else:
@@ -249,6 +254,10 @@ class Trainer:
         saved = load_training_checkpoint(ckpt_dir, self.model, self.optimizer)
         known = set(TrainState.__dataclass_fields__)
         self.state = TrainState(**{k: v for k, v in saved["train_state"].items() if k in known})
+        if self.ema is not None:
+            self.ema.load_state_tensors(saved["extra_tensors"].get("ema"))
+        if self.keeper is not None:
+            self.keeper.forget_after(self.state.step)
         try:
             self.sampler.load_state_dict(self.state.sampler)
         except ValueError as error:
@@ -376,6 +385,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(step)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, nll_sum = self.dist.sum([loss_sum, nll_sum])
         return loss_sum / max(global_tokens, 1.0), nll_sum / max(global_tokens, 1.0), int(global_tokens)
@@ -432,6 +443,8 @@ class Trainer:
         stop = False
         if self.dist.is_main:
             started = time.perf_counter()
+            if self.ema is not None:  # validate (and keep as best) the averaged weights
+                self.ema.swap()
             record: dict[str, Any] = {
                 "kind": "dev",
                 "step": self.state.step,
@@ -454,6 +467,12 @@ class Trainer:
                 save_model(self.model, self.run)
             else:
                 self.state.bad_evals += 1
+            if self.ema is not None:  # back to the trained weights, scored too (for kept checkpoints)
+                self.ema.swap()
+                record["trained_loss"] = round(self.dev_loss(), 4)
+                record["trained_bleu"] = self.dev_bleu()["bleu"] if cfg.eval_bleu else None
+            if self.keeper is not None:
+                self.keeper.add(self.model, self.state.step, record)
             record["seconds"] = round(time.perf_counter() - started, 2)
             self._metric(record)
             shown = f"bleu {record['bleu']:.2f} chrF {record['chrf']:.2f}" if cfg.eval_bleu else ""
@@ -490,7 +509,11 @@ class Trainer:
         self.state.rank_rng = rank_rng if self.dist.world_size > 1 else []
         self.state.scaler = dict(self.scaler.state_dict()) if self.scaler.is_enabled() else {}
         save_training_checkpoint(
-            self.run / "checkpoints", self.model, self.optimizer, {"train_state": self.state.__dict__}
+            self.run / "checkpoints",
+            self.model,
+            self.optimizer,
+            {"train_state": self.state.__dict__},
+            extra_tensors=None if self.ema is None else {"ema": self.ema.state_tensors()},
         )
 
     # ------------------------------------------------------------------ main loop
