@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,9 +28,10 @@ with warnings.catch_warnings():  # starlette warns that its TestClient will move
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from serve_helpers import live_server
 from yiyan.errors import YiyanError
 from yiyan.serve import add_serve_arguments, bind_socket, settings_from_args
-from yiyan.serve.app import create_app, reduce_attention
+from yiyan.serve.app import body_limit, create_app, reduce_attention
 from yiyan.serve.batcher import Batcher, Options
 from yiyan.serve.fake import FakeTranslation, FakeTranslator
 from yiyan.serve.settings import ServeSettings
@@ -166,12 +168,32 @@ def test_openapi_schema_and_docs() -> None:
     with client() as c:
         schema = c.get("/openapi.json").json()
         docs = c.get("/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    request = schema["components"]["schemas"]["TranslateRequest"]["properties"]
-    assert {"text", "texts", "beam", "max_length_ratio", "attention"} <= set(request)
-    responses = schema["paths"]["/translate"]["post"]["responses"]
-    assert {"200", "400", "413", "422", "500", "503", "504"} <= set(responses)
-    assert {"/health", "/info"} <= set(schema["paths"])
+        docs_js = c.get("/static/docs.js")
+        redoc = c.get("/redoc")
+    # /docs is the page shipped in static/, rendering /openapi.json: nothing from a CDN
+    assert docs.status_code == 200 and "/openapi.json" in docs.text and "/static/docs.js" in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text
+    assert docs_js.status_code == 200 and 'fetch("/openapi.json")' in docs_js.text
+    assert "http" not in docs_js.text.replace('"/openapi.json"', "")
+    assert redoc.status_code == 404
+    components = schema["components"]["schemas"]
+    request = components["TranslateRequest"]["properties"]
+    assert {"text", "texts", "beam", "max_length_ratio", "attention", "input_format"} <= set(request)
+    assert {"q", "source", "target", "format", "api_key"} <= set(
+        components["LibreTranslateRequest"]["properties"]
+    )
+    translate = schema["paths"]["/translate"]["post"]
+    bodies = translate["requestBody"]["content"]
+    assert bodies["application/json"]["schema"]["oneOf"] == [
+        {"$ref": "#/components/schemas/TranslateRequest"},
+        {"$ref": "#/components/schemas/LibreTranslateRequest"},
+    ]
+    assert "application/x-www-form-urlencoded" in bodies
+    assert {"200", "400", "413", "422", "500", "503", "504"} <= set(translate["responses"])
+    assert {"TranslateResponse", "LibreTranslateResponse", "DocumentOut"} <= set(components)
+    assert {"/health", "/info", "/languages", "/detect", "/frontend/settings"} <= set(schema["paths"])
+    refs = re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(schema))
+    assert set(refs) <= set(components)  # every reference resolves
 
 
 def test_web_page_and_static_files() -> None:
@@ -247,6 +269,99 @@ def test_body_too_large_is_rejected_before_parsing() -> None:
         )
     assert response.status_code == 413
     assert "too large" in error_of(response)
+
+
+def read_http_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one HTTP/1.1 response with a Content-Length body from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before the response headers: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before the end of the response body"
+        body += chunk
+    return int(status_line.split()[1]), headers, body
+
+
+def test_chunked_body_over_the_limit_is_refused_without_reading_the_rest() -> None:
+    """Transfer-Encoding: chunked, no Content-Length: the server answers 413 as soon as the bytes
+    received pass the limit, while the client has not finished the body (and never does: a server
+    that waited for the end would never answer, and the socket's timeout would fail the test)."""
+    fake = FakeTranslator()
+    settings = ServeSettings(max_texts=1, max_chars=10)
+    limit = body_limit(settings)
+    with live_server(create_app(fake, settings)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /translate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"x" * 1000
+            sent = 0
+            sock.sendall(b'a\r\n{"text": "\r\n')
+            while sent <= limit:  # just past the limit; the terminating 0-chunk is never sent
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            status, headers, body = read_http_response(sock)
+    assert status == 413
+    assert "content-length" in headers and "transfer-encoding" not in headers
+    error = json.loads(body)["error"]
+    assert error.startswith(f"request body too large: more than {limit} bytes"), error
+    assert fake.calls == []
+
+
+def test_chunked_body_under_the_limit_is_translated() -> None:
+    def chunks() -> Iterator[bytes]:  # a generator body: httpx sends it chunked, without a length
+        yield b'{"text": "I love'
+        yield b' you."}'
+
+    with live_server(create_app(FakeTranslator(), ServeSettings())) as url:
+        response = httpx.post(
+            f"{url}/translate", content=chunks(), headers={"Content-Type": "application/json"}, timeout=30
+        )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 200 and response.json()["translations"][0]["text"] == "我爱你。"
+
+
+def test_body_limit_counts_the_body_not_the_header() -> None:
+    """A client that lies with a small Content-Length and streams more is cut off too (in-process)."""
+    fake = FakeTranslator()
+    app = create_app(fake, ServeSettings(max_texts=1, max_chars=10))
+    limit = body_limit(app.state.settings)
+    messages = [{"type": "http.request", "body": b"x" * 1000, "more_body": True}] * (limit // 1000 + 2)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/translate",
+        "raw_path": b"/translate",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert len(messages) == 1  # it stopped reading right after the message that passed the limit
+    assert fake.calls == []
 
 
 def test_unknown_path_and_wrong_method_are_json() -> None:

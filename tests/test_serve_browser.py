@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from yiyan.serve import bind_socket, create_app
+from serve_helpers import live_server
+from yiyan.serve import create_app
 from yiyan.serve.fake import FakeTranslator
 from yiyan.serve.settings import ServeSettings, TranslatorLike
 
@@ -64,19 +63,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if sync_playwright is None or not Path(CHROMIUM).exists():
         pytest.skip("no browser: see the `page` fixture")
     translator = make_translator(tmp_path_factory.mktemp("browser-run"))
-    app = create_app(translator, ServeSettings(max_chars=200))
-    sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(create_app(translator, ServeSettings(max_chars=200))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

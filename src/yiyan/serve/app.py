@@ -1,13 +1,15 @@
 """The HTTP API and the web page: `create_app(translator, settings)` → a FastAPI app.
 
-    POST /translate   {"text": "..."} or {"texts": [...]}, options beam, max_length_ratio, attention
+    POST /translate   {"text": "..."} or {"texts": [...]}, options beam, max_length_ratio, attention,
+                      input_format (lines | text | html); or LibreTranslate's {"q": ...} (form or JSON)
     GET  /health      the worker thread is alive; queue length
     GET  /info        model, languages, architecture, engine, limits
     GET  /            the web page (static/index.html): translate and inspect attention
-    GET  /docs        OpenAPI docs (FastAPI's)
+    GET  /docs        the API reference, rendered offline from /openapi.json (static/docs.html)
+    /languages, /detect, /frontend/settings: LibreTranslate's (serve/libretranslate.py)
 
-Every error is JSON `{"error": "...", "detail": ...}`: 400 malformed JSON, 413 text too long
-or too many texts, 422 wrong types or an option out of bounds, 500 the translator raised
+Every error is JSON `{"error": "...", "detail": ...}`: 400 malformed JSON, 413 body, text too
+long or too many texts, 422 wrong types or an option out of bounds, 500 the translator raised
 (the server keeps serving), 503 queue full, 504 request timed out.
 """
 
@@ -17,22 +19,37 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yiyan import __version__
-from yiyan.serve.batcher import Batcher, Options, QueueFull, ShuttingDown
+from yiyan.serve import libretranslate
+from yiyan.serve.batcher import Batcher, Options, QueueFull, Result, ShuttingDown
+from yiyan.serve.body_limit import BodyLimit
+from yiyan.serve.documents import (
+    NO_SEGMENTATION,
+    Document,
+    HtmlBatch,
+    InputFormat,
+    as_documents,
+    segments_documents,
+)
+from yiyan.serve.errors import ApiError, error_response
 from yiyan.serve.schemas import (
     Attention,
+    DocumentOut,
     ErrorBody,
     Health,
     Info,
@@ -41,7 +58,7 @@ from yiyan.serve.schemas import (
     TranslateResponse,
     TranslationOut,
 )
-from yiyan.serve.settings import ServeSettings, TranslationLike, TranslatorLike
+from yiyan.serve.settings import DocumentLike, ServeSettings, TranslationLike, TranslatorLike
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +66,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 ATTENTION_UNAVAILABLE = (
     "attention is not available with the {engine} engine; translations are returned without it"
 )
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.detail = detail
-
-
-def error_response(
-    status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        ErrorBody(error=error, detail=detail).model_dump(), status_code=status, headers=headers
-    )
 
 
 # ---------------------------------------------------------------------- model description
@@ -84,6 +85,7 @@ def describe(translator: TranslatorLike, settings: ServeSettings) -> Info:
         architecture=getattr(getattr(config, "model", None), "type", None),
         engine=engine,
         attention=bool(getattr(translator, "supports_attention", engine != "ctranslate2")),
+        documents=segments_documents(translator),
         default_beam=getattr(getattr(config, "decoding", None), "beam", None),
         version=__version__,
         limits=Limits(
@@ -126,8 +128,18 @@ def to_output(result: TranslationLike, attention: bool) -> TranslationOut:
     )
 
 
-def check_limits(request: TranslateRequest, settings: ServeSettings) -> None:
-    texts = request.items
+def to_document(document: Document, attention: bool) -> DocumentOut:
+    return DocumentOut(
+        source=document.source,
+        text=document.text,
+        split=document.split,
+        sentences=[to_output(sentence, attention) for sentence in document.sentences],
+    )
+
+
+def check_limits(
+    texts: Sequence[str], beam: int | None, ratio: float | None, settings: ServeSettings
+) -> None:
     if len(texts) > settings.max_texts:
         raise ApiError(
             413,
@@ -141,46 +153,18 @@ def check_limits(request: TranslateRequest, settings: ServeSettings) -> None:
                 f"text {i} is too long: {len(text)} characters > max_chars {settings.max_chars}",
                 {"index": i, "length": len(text), "max_chars": settings.max_chars},
             )
-    if request.beam is not None and not 1 <= request.beam <= settings.max_beam:
+    if beam is not None and not 1 <= beam <= settings.max_beam:
         raise ApiError(
             422,
-            f"beam must be between 1 and {settings.max_beam} (got {request.beam})",
+            f"beam must be between 1 and {settings.max_beam} (got {beam})",
             {"max_beam": settings.max_beam},
         )
-    ratio = request.max_length_ratio
     if ratio is not None and not 0 < ratio <= settings.max_length_ratio:
         raise ApiError(
             422,
             f"max_length_ratio must be > 0 and <= {settings.max_length_ratio} (got {ratio})",
             {"max_length_ratio": settings.max_length_ratio},
         )
-
-
-# ---------------------------------------------------------------------- body size guard
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class BodyLimit:
-    """Reject a request whose Content-Length exceeds `max_bytes` before reading it (413)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                response = error_response(
-                    413, f"request body too large: {int(length)} bytes > {self.max_bytes}"
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 # ---------------------------------------------------------------------- the app
@@ -208,44 +192,91 @@ def create_app(translator: TranslatorLike, settings: ServeSettings | None = None
         version=__version__,
         description=f"{info.src_lang or '?'} → {info.tgt_lang or '?'} translation with {info.model} ({info.engine}).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load from a CDN; /docs is served offline below
+        redoc_url=None,
     )
     app.state.batcher = batcher
     app.state.settings = settings
-    app.add_middleware(BodyLimit, max_bytes=settings.max_texts * (settings.max_chars * 6 + 16) + 4096)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=body_limit(settings),
+        respond=lambda status, message: error_response(status, message),
+    )
     _add_error_handlers(app)
+    _document_translate_bodies(app)
 
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorBody, "description": text}
         for code, text in {
-            400: "malformed JSON",
-            413: "a text is too long, or too many texts",
+            400: "malformed JSON; LibreTranslate: a language pair other than the run's",
+            413: "the body, a text is too long, or too many texts",
+            415: "a form field is a file",
             422: "wrong types, or an option out of bounds",
             500: "the translator failed",
             503: "too many requests waiting",
             504: "request timed out",
         }.items()
     }
+    errors[200] = {
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_ref(TranslateResponse), _ref(libretranslate.LibreTranslateResponse)]}
+            }
+        }
+    }
 
-    @app.post("/translate", response_model=TranslateResponse, responses=errors)
-    async def translate(request: TranslateRequest) -> TranslateResponse:
-        """Translate one text or several; identical options from concurrent requests share a batch."""
+    async def translate_documents(
+        sources: list[str], input_format: InputFormat, options: Options
+    ) -> list[Document]:
+        """Texts (input_format text) or HTML (html) as documents, through the batcher."""
+        options = replace(options, document=True)
+        if input_format == "html":
+            batch = HtmlBatch(sources)
+            nodes = await _run(batcher, batch.nodes, options, settings) if batch.nodes else []
+            return batch.assemble(cast(list[DocumentLike], nodes))
+        results = await _run(batcher, sources, options, settings)
+        return as_documents(sources, cast(list[DocumentLike], results))
+
+    @app.post("/translate", response_model=None, responses=errors, openapi_extra=TRANSLATE_BODY)
+    async def translate(request: Request) -> JSONResponse:
+        """Translate one text or several; identical options from concurrent requests share a batch.
+
+        yiyan's body (`text`/`texts`) gets yiyan's answer; LibreTranslate's (`q`, as a form or
+        JSON) gets LibreTranslate's."""
         start = time.perf_counter()
-        check_limits(request, settings)
-        attention = request.attention and info.attention
-        note = (
-            ATTENTION_UNAVAILABLE.format(engine=info.engine)
-            if request.attention and not info.attention
-            else None
-        )
-        results = await _run(
-            batcher, request.items, Options(request.beam, request.max_length_ratio, attention), settings
-        )
-        return TranslateResponse(
-            translations=[to_output(r, attention) for r in results],
-            beam=request.beam if request.beam is not None else info.default_beam,
+        payload = await libretranslate.read_payload(request)
+        if libretranslate.is_libretranslate(payload):
+            lt = libretranslate.parse_request(payload)
+            check_limits(lt.texts, None, None, settings)
+            guesses = libretranslate.check_pair(lt, info)
+            documents = await translate_documents(lt.texts, lt.format, Options())
+            return JSONResponse(libretranslate.translate_response(lt, [d.text for d in documents], guesses))
+        body = _parse_yiyan_request(payload)
+        check_limits(body.items, body.beam, body.max_length_ratio, settings)
+        attention = body.attention and info.attention
+        notes = []
+        if body.attention and not info.attention:
+            notes.append(ATTENTION_UNAVAILABLE.format(engine=info.engine))
+        options = Options(body.beam, body.max_length_ratio, attention)
+        translations: list[TranslationOut] | list[DocumentOut]
+        if body.input_format == "lines":
+            results = await _run(batcher, body.items, options, settings)
+            translations = [to_output(cast(TranslationLike, r), attention) for r in results]
+        else:
+            if not info.documents:
+                notes.append(NO_SEGMENTATION)
+            documents = await translate_documents(body.items, body.input_format, options)
+            translations = [to_document(d, attention) for d in documents]
+        response = TranslateResponse(
+            input_format=body.input_format,
+            translations=translations,
+            beam=body.beam if body.beam is not None else info.default_beam,
             elapsed_ms=round((time.perf_counter() - start) * 1000, 2),
-            note=note,
+            note="; ".join(notes) or None,
         )
+        return JSONResponse(response.model_dump())
+
+    libretranslate.add_routes(app, info, settings)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> Any:
@@ -266,13 +297,74 @@ def create_app(translator: TranslatorLike, settings: ServeSettings | None = None
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 
-async def _run(
-    batcher: Batcher, texts: list[str], options: Options, settings: ServeSettings
-) -> list[TranslationLike]:
+def body_limit(settings: ServeSettings) -> int:
+    """Bytes a /translate body may have: every text at its longest, each character at its
+    longest encoding (a form's %XX%XX%XX for a CJK character: 9 bytes), plus the options."""
+    return settings.max_texts * (settings.max_chars * 9 + 16) + 4096
+
+
+def _parse_yiyan_request(payload: Any) -> TranslateRequest:
+    if payload is None:
+        raise ApiError(422, 'missing JSON body: send {"text": "..."} or {"texts": [...]}')
+    try:
+        return TranslateRequest.model_validate(payload)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+
+
+# /translate reads its body itself (JSON or a form, two shapes), so its OpenAPI entry is given here.
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+TRANSLATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_ref(TranslateRequest), _ref(libretranslate.LibreTranslateRequest)]}
+            },
+            "application/x-www-form-urlencoded": {"schema": _ref(libretranslate.LibreTranslateRequest)},
+        },
+    }
+}
+
+
+def _document_translate_bodies(app: FastAPI) -> None:
+    """Add the /translate bodies, which no route signature declares, to the OpenAPI components."""
+    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (TranslateRequest, "validation"),
+        (libretranslate.LibreTranslateRequest, "validation"),
+        (TranslateResponse, "serialization"),
+        (libretranslate.LibreTranslateResponse, "serialization"),
+    ]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model, mode in models:
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+                for name, definition in model_schema.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components.setdefault(model.__name__, model_schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _run(batcher: Batcher, texts: list[str], options: Options, settings: ServeSettings) -> list[Result]:
     try:
         future = batcher.submit(texts, options)
     except QueueFull as error:

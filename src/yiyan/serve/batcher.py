@@ -3,7 +3,7 @@
 Requests are `Job`s (texts + decoding options + a `concurrent.futures.Future`). The worker
 takes the oldest job, waits up to `max_wait_ms` (counted from that job's arrival) for more
 jobs with the *same* options until `max_batch_size` sentences are collected, calls
-`translate_detailed` once for the group and resolves each job's future with its share of
+`translate_detailed` (or, for documents, `translate_document`) once for the group and resolves each job's future with its share of
 the results. The event loop awaits the futures (`asyncio.wrap_future`), so torch never
 runs on it.
 
@@ -23,7 +23,10 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from yiyan.serve.settings import TranslationLike, TranslatorLike
+from yiyan.serve.documents import translate_documents
+from yiyan.serve.settings import DocumentLike, TranslationLike, TranslatorLike
+
+Result = TranslationLike | DocumentLike  # a sentence's translation, or a document's
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Options:
     beam: int | None = None
     max_length_ratio: float | None = None
     attention: bool = False
+    document: bool = False  # texts are documents: translate_document, not translate_detailed
 
     def translator_kwargs(self) -> dict[str, float | int | None]:
         return {
@@ -56,7 +60,7 @@ class Options:
 class Job:
     texts: list[str]
     options: Options
-    future: Future[list[TranslationLike]] = field(default_factory=Future)
+    future: Future[list[Result]] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -113,7 +117,7 @@ class Batcher:
 
     # ------------------------------------------------------------------ producer side
 
-    def submit(self, texts: Sequence[str], options: Options) -> Future[list[TranslationLike]]:
+    def submit(self, texts: Sequence[str], options: Options) -> Future[list[Result]]:
         job = Job(list(texts), options)
         with self._cond:
             if self._stopping:
@@ -191,12 +195,20 @@ class Batcher:
             log.exception("translation failed")
             job.future.set_exception(error)
 
-    def _translate(self, texts: list[str], options: Options) -> list[TranslationLike]:
-        results = list(
-            self.translator.translate_detailed(
-                texts, attention=options.attention, **options.translator_kwargs()
+    def _translate(self, texts: list[str], options: Options) -> list[Result]:
+        results: list[Result]
+        if options.document:
+            results = list(
+                translate_documents(
+                    self.translator, texts, attention=options.attention, **options.translator_kwargs()
+                )
             )
-        )
+        else:
+            results = list(
+                self.translator.translate_detailed(
+                    texts, attention=options.attention, **options.translator_kwargs()
+                )
+            )
         if len(results) != len(texts):
             raise RuntimeError(f"translator returned {len(results)} results for {len(texts)} texts")
         self.batches += 1

@@ -4,6 +4,12 @@ It "translates" word by word with a tiny English→Chinese glossary (unknown wor
 spelled backwards), gives every target word a peaked attention over the source words, and
 can simulate compute time (a fixed cost per call plus a cost per sentence), so dynamic
 batching pays off the way it does with a real model. It records the size of every batch.
+
+`translate_document` follows the contract of `Translator.translate_document` (a
+DocumentTranslation per text: `text`, `sentences`, `split`) with a naive segmenter: a
+sentence ends at `.`, `!` or `?` before a space; line breaks are kept; Chinese sentences are
+joined without spaces; a sentence over `max_words` words is cut into pieces (counted in `split`).
+It is used by the tests and by `python -m yiyan.serve --fake` (benchmarks/serve_load.py).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ GLOSSARY = {
 }
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
 @dataclass
 class FakeTranslation:
     source: str
@@ -52,6 +61,13 @@ class FakeTranslation:
     tgt_tokens: list[str]
     score: float
     attention: np.ndarray | None = None
+
+
+@dataclass
+class FakeDocument:
+    text: str
+    sentences: list[FakeTranslation]
+    split: int = 0
 
 
 class FakeTranslator:
@@ -73,12 +89,14 @@ class FakeTranslator:
         call_cost_s: float = 0.0,
         sentence_cost_s: float = 0.0,
         fail_times: int = 0,
+        max_words: int = 30,
     ) -> None:
         self.layers = layers
         self.heads = heads
         self.call_cost_s = call_cost_s
         self.sentence_cost_s = sentence_cost_s
         self.fail_times = fail_times  # the next N calls raise RuntimeError
+        self.max_words = max_words  # longer sentences are cut into pieces by translate_document
         self.batch_sizes: list[int] = []
         self.calls: list[dict[str, object]] = []
         self._lock = threading.Lock()
@@ -95,6 +113,41 @@ class FakeTranslator:
         if self.call_cost_s or self.sentence_cost_s:
             time.sleep(self.call_cost_s + self.sentence_cost_s * len(texts))
         return [self._one(text, attention) for text in texts]
+
+    def translate_document(
+        self, texts: Sequence[str], *, attention: bool = False, **options: float | int | None
+    ) -> list[FakeDocument]:
+        """Segment every text, translate all sentences in one call, re-assemble each text."""
+        plans = [self._segment(text) for text in texts]  # per text: lines of (pieces, was split)
+        pieces = [p for plan in plans for line in plan for sentence, _ in line for p in sentence]
+        results = iter(self.translate_detailed(pieces, attention=attention, **options))
+        documents = []
+        for plan in plans:
+            lines, sentences, split = [], [], 0
+            for line in plan:
+                out = ""
+                for sentence_pieces, was_split in line:
+                    translated = [next(results) for _ in sentence_pieces]
+                    sentences.extend(translated)
+                    split += was_split
+                    out += "".join(t.text for t in translated)
+                lines.append(out)
+            documents.append(FakeDocument("\n".join(lines), sentences, split))
+        return documents
+
+    def _segment(self, text: str) -> list[list[tuple[list[str], bool]]]:
+        """Lines → sentences → pieces of at most max_words words (and whether it was cut)."""
+        plan = []
+        for line in text.split("\n"):
+            sentences = []
+            for sentence in SENTENCE_END.split(line.strip()) if line.strip() else []:
+                words = sentence.split()
+                pieces = [
+                    " ".join(words[i : i + self.max_words]) for i in range(0, len(words), self.max_words)
+                ]
+                sentences.append((pieces, len(pieces) > 1))
+            plan.append(sentences)
+        return plan
 
     def _one(self, text: str, attention: bool) -> FakeTranslation:
         words = re.findall(r"\w+|[^\w\s]", text)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TranslateRequest(BaseModel):
-    """Give `text` (one sentence) or `texts` (several); options default to the model's config."""
+    """yiyan's request: `text` or `texts`; options default to the model's config.
+
+    (A body with `q` instead is a LibreTranslate request: see serve/libretranslate.py.)
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -23,6 +26,11 @@ class TranslateRequest(BaseModel):
         None, description="max output tokens = ratio × source tokens + offset; default: the model's"
     )
     attention: bool = Field(False, description="return attention matrices (not available with ctranslate2)")
+    input_format: Literal["lines", "text", "html"] = Field(
+        "lines",
+        description="lines: each text is one sentence; text: each text is a document (paragraphs of "
+        "sentences, segmented and re-assembled); html: documents in HTML, only text nodes translated",
+    )
 
     @model_validator(mode="after")
     def _one_of_text_texts(self) -> TranslateRequest:
@@ -56,8 +64,16 @@ class TranslationOut(BaseModel):
     attention: Attention | None = None
 
 
+class DocumentOut(BaseModel):
+    source: str
+    text: str = Field(description="the translated document, its paragraphs and line breaks (or markup) kept")
+    split: int = Field(description="over-long sentences that were cut into pieces to be translated")
+    sentences: list[TranslationOut] = Field(description="each sentence the document was segmented into")
+
+
 class TranslateResponse(BaseModel):
-    translations: list[TranslationOut]
+    input_format: str = Field(description="as requested: lines → TranslationOut, text/html → DocumentOut")
+    translations: list[TranslationOut] | list[DocumentOut]
     beam: int | None = Field(description="beam size used (null: the engine's default)")
     elapsed_ms: float = Field(description="time from arrival to answer, queueing included")
     note: str | None = Field(None, description="e.g. why attention is missing")
@@ -82,6 +98,9 @@ class Info(BaseModel):
     architecture: str | None = Field(description="transformer or rnn")
     engine: str = Field(description="pytorch, ctranslate2 (or fake in tests)")
     attention: bool = Field(description="whether the engine can return attention")
+    documents: bool = Field(
+        description="whether the engine segments documents (input_format text/html) into sentences"
+    )
     default_beam: int | None
     version: str
     limits: Limits

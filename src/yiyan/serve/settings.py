@@ -34,8 +34,24 @@ class TranslationLike(Protocol):
     def attention(self) -> np.ndarray | None: ...  # [target steps, layers, heads, source tokens]
 
 
+class DocumentLike(Protocol):
+    """One result of `translate_document` (yiyan.translation.DocumentTranslation): a text of any
+    number of sentences, segmented, translated sentence by sentence and re-assembled."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def sentences(self) -> Sequence[TranslationLike]: ...
+    @property
+    def split(self) -> int: ...  # over-long sentences that had to be cut into pieces
+
+
 class TranslatorLike(Protocol):
-    """yiyan.translate.Translator, the CTranslate2 translator, or a test double."""
+    """yiyan.translate.Translator, the CTranslate2 translator, or a test double.
+
+    `translate_document(texts, **options) -> Sequence[DocumentLike]` is optional: without it the
+    server translates each document as one sentence and says so (see serve/documents.py).
+    """
 
     def translate_detailed(
         self, texts: Sequence[str], *, attention: bool = False, **options: float | int | None
