@@ -14,6 +14,7 @@ Every benchmark ends with `write_result(name, results)`, which writes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import os
@@ -21,6 +22,7 @@ import platform
 import re
 import resource
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -28,12 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
 # Packages whose versions every result records when installed (peers add theirs via `versions=`).
-RECORDED_PACKAGES = ("sacrebleu", "sentencepiece", "ctranslate2", "numpy")
+RECORDED_PACKAGES = ("torch", "sacrebleu", "sentencepiece", "ctranslate2", "numpy")
 CPU_FLAGS = {  # reported name → /proc/cpuinfo flag
     "avx2": "avx2",
     "avx512": "avx512f",
@@ -95,6 +95,8 @@ def _memory_gib() -> float | None:
 def machine(matmul_peak: float | None = None) -> dict[str, Any]:
     """This machine: CPU model, cores, SIMD/matrix flags, memory, torch/OMP threads and the fp32
     matmul peak measured now (or `matmul_peak` when the caller measured it before its run)."""
+    import torch  # here, not at the top: decoding workers that must not load torch import this module
+
     model, flags = _cpuinfo()
     peak = matmul_peak if matmul_peak is not None else matmul_peak_gflops()
     return {
@@ -122,7 +124,7 @@ def _git(*args: str) -> str | None:
 def versions(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Python, torch, yiyan's git commit (+ whether the tree had uncommitted changes to tracked
     files), the recorded packages that are installed, and `extra` (peers: "joeynmt": "2.3.0")."""
-    found: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
+    found: dict[str, Any] = {"python": platform.python_version()}
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     found["yiyan_commit"] = commit
@@ -171,6 +173,8 @@ def write_result(
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     """fp32 GEMM throughput of this machine with the current thread count (best of `repeats`)."""
+    import torch
+
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
     best = float("inf")
@@ -181,18 +185,98 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak RSS of the child in GiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
-    wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak_kib <= before:
-        print(
-            "warning: an earlier child had a higher peak RSS; the figure is an upper bound", file=sys.stderr
-        )
-    return wall, peak_kib / 1024**2
+class Child:
+    """A child process in its own process group (session), so that it and everything it starts
+    (data-loader workers, tokenizer threads, shells) can be signalled and stopped together; its
+    exit is collected with wait4, which gives the peak RSS of that child alone (its own
+    `ru_maxrss`, not the max over all children as RUSAGE_CHILDREN would)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.log = log
+        out = open(log, "wb") if log is not None else None  # noqa: SIM115 (closed below)
+        try:
+            self.proc = subprocess.Popen(
+                self.command,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+                start_new_session=True,  # new session → new process group, id = pid
+            )
+        finally:
+            if out is not None:
+                out.close()
+        self.started = time.monotonic()
+        self.exit_code: int | None = None
+        self.peak_rss_gib: float | None = None
+        self.stopped_by: str | None = None  # the signal that ended it, when we had to send one
+
+    def poll(self) -> bool:
+        """True once the child has exited (and was reaped)."""
+        if self.exit_code is not None:
+            return True
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self._reaped(status, usage)
+        return True
+
+    def _reaped(self, status: int, usage: resource.struct_rusage) -> None:
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        self.proc.returncode = self.exit_code
+        self.peak_rss_gib = round(usage.ru_maxrss / 1024**2, 3)  # Linux: KiB
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the group (orphaned workers)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds (None: forever); True once exited."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.poll():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def stop(self, grace_s: float = 120.0) -> str:
+        """Stop the whole process group: SIGINT (the toolkit's own "interrupt and save"), then
+        SIGTERM, then SIGKILL, each after `grace_s` seconds without exit. Returns the signal name
+        that ended it ("exited" when it had already ended)."""
+        for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, grace_s), (signal.SIGKILL, None)):
+            if self.poll():
+                return self.stopped_by or "exited"
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+            self.stopped_by = sig.name
+            if self.wait(wait_s):
+                break
+        return self.stopped_by or "exited"
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.poll():  # leaving on an error or Ctrl-C: never leave a peer training
+            self.stop(grace_s=10.0)
+
+
+def run_child(
+    command: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> tuple[float, float]:
+    """Run a command to its end in its own process group; return (wall seconds, its peak RSS in GiB)."""
+    with Child(command, env=env, log=log) as child:
+        child.wait()
+    if child.exit_code != 0:
+        where = f"; see {log}" if log is not None else ""
+        raise SystemExit(f"{shlex.join(command)} failed with exit code {child.exit_code}{where}")
+    return time.monotonic() - child.started, child.peak_rss_gib or 0.0
 
 
 # Peak dense bf16 tensor-core throughput (TFLOP/s, no sparsity) by GPU model, from the vendors'

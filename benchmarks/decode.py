@@ -2,16 +2,18 @@
 (dynamic quantization), CTranslate2 float32 and int8 (int8_float32), greedy and beam 5.
 
     python benchmarks/decode.py runs/tatoeba-small --data ../shared/data/tatoeba-cmn --threads 2 \
-        --out bench-out/decode-small.json
+        --name decode-tatoeba-small
 
 Decodes the Tatoeba test set (test.tsv: source, reference) once per engine and beam, each in a
 fresh subprocess that reports its own peak RSS (VmHWM: model, runtime and decoding; the
 CTranslate2 engine runs without importing torch). Timing is the median of --repeats full passes after a
-warm-up; sentences/s and generated target tokens/s (EOS not counted). Sizes are on disk:
+warm-up; sentences/s and generated target tokens/s (common.target_tokens: generated pieces + one
+EOS per sentence, as everywhere). Sizes are on disk:
 model.safetensors + tokenizer for PyTorch fp32, the serialized quantized state_dict for
 PyTorch int8, the export directory for CTranslate2. BLEU/chrF: yiyan.evaluate.score against
 the untouched references; "same" is the share of outputs identical to PyTorch fp32 at the
-same beam. Never run two benchmarks at once on a 2-core machine.
+same beam. Figures: benchmarks/results/<--name>.json (common.write_result). Never run two
+benchmarks at once on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from common import generated_pieces, target_tokens  # torch-free: the CTranslate2 worker imports it
 
 ENGINES: dict[str, dict[str, Any]] = {  # name → how the worker loads it
     "pytorch-fp32": {"engine": "torch", "int8": False},
@@ -80,7 +84,7 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
         "load_s": load_s,
         "times_s": times,
         "hypotheses": [r.text for r in results],
-        "target_tokens": sum(len(r.tgt_tokens) for r in results),
+        "target_tokens": target_tokens(generated_pieces(r.tgt_tokens) for r in results),
         "peak_rss_mib": peak_rss_mib(),
         "torch_imported": "torch" in sys.modules,
     }
@@ -156,7 +160,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; the median counts (default: 3)")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default: 64)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N test sentences (0 = all)")
-    parser.add_argument("--out", help="JSON output (default: bench-out/decode-<run>.json)")
+    parser.add_argument("--name", help="result name: benchmarks/results/NAME.json (default decode-<run>)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -165,12 +169,10 @@ def main() -> int:
     if not (args.run_dir and args.data):
         parser.error("give RUN_DIR and --data")
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from common import machine
+    from common import write_result
     from yiyan.errors import YiyanError
     from yiyan.evaluate import score
     from yiyan.export.ctranslate2 import export_ctranslate2
-    from yiyan.io import write_json
     from yiyan.translate import load_run_config
 
     run_dir = Path(args.run_dir)
@@ -244,13 +246,10 @@ def main() -> int:
         "threads": args.threads,
         "repeats": args.repeats,
         "batch_size": args.batch_size,
-        "machine": {**machine(), "threads": args.threads},
         "results": rows,
         "table": table,
     }
-    out = Path(args.out) if args.out else Path("bench-out") / f"decode-{run_dir.name}.json"
-    write_json(out, report)
-    print(f"wrote {out}", file=sys.stderr)
+    write_result(args.name or f"decode-{run_dir.name}", report)
     return 0
 
 

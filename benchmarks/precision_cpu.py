@@ -1,6 +1,6 @@
 """fp32 vs bf16 autocast: time of one training step of the reference model on this CPU.
 
-    OMP_NUM_THREADS=2 python benchmarks/precision_cpu.py --config configs/tatoeba-small.yaml --out bench-out/precision.json
+    OMP_NUM_THREADS=2 python benchmarks/precision_cpu.py --config configs/tatoeba-small.yaml --name precision-cpu
 
 One step = forward under autocast (or none), label-smoothed loss on the target positions,
 backward, gradient clipping, AdamW — the trainer's `_update` on one batch (benchmarks/train_step.py,
@@ -15,7 +15,6 @@ Never run two benchmarks at once on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine
+from common import write_result
 from train_step import step_times
 from yiyan.config import load_config
 from yiyan.runtime import cpu_has_amx_bf16
@@ -40,13 +39,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per precision (median)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument("--name", default="precision-cpu", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     batch = max(1, args.batch_tokens // args.length)
     report: dict[str, Any] = {
-        "machine": machine(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "amx_bf16": cpu_has_amx_bf16(),
         "config": args.config,
@@ -68,7 +66,7 @@ def main() -> None:
     fp32, bf16 = report["results"]
     report["bf16_speedup"] = round(fp32["ms_per_step"] / bf16["ms_per_step"], 3)
     print(
-        f"{report['machine']['cpu']}, {args.threads} threads, capability {report['cpu_capability']}, "
+        f"{args.threads} threads, capability {report['cpu_capability']}, "
         f"AMX-BF16 {report['amx_bf16']}; batch {report['batch']}"
     )
     print(f"{'precision':<10} {'ms/step':>9} {'tgt tok/s':>10}  loss first → last")
@@ -78,9 +76,7 @@ def main() -> None:
             f"{row['precision']:<10} {row['ms_per_step']:>9} {row['target_tokens_per_s']:>10}  {first} → {last}"
         )
     print(f"bf16 autocast is {report['bf16_speedup']:.2f}× the speed of fp32")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_result(args.name, report)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """SCALE TEST of `yiyan prepare`: time and peak memory on corpora of ~1M and ~10M pairs.
 
     python benchmarks/prepare_scale.py ../shared/data/tatoeba-cmn/train.tsv --workers 2 \\
-        --sizes 1000000 10000000 --out bench-out/prepare-scale.json
+        --sizes 1000000 10000000 --name prepare-scale
 
 The corpora are NOT real data: the Tatoeba pairs of the given TSV repeated over and over, each
 source sentence given a counter suffix (" [17]") so that deduplication keeps every pair. They test
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine
+from common import write_result
 
 LABEL = "scale test: Tatoeba pairs repeated with a counter suffix (not real data)"
 
@@ -88,7 +88,7 @@ def main() -> None:
     )
     parser.add_argument("--tmp", help="where the corpora and runs go (default: a new temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the corpora and runs")
-    parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument("--name", default="prepare-scale", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     pairs = read_pairs(Path(args.source))
@@ -148,10 +148,7 @@ def main() -> None:
             f"{row['pairs']:>12,} {row['corpus_mb']:>10} {row['seconds']:>9} {row['pairs_per_s']:>9,} "
             f"{row['peak_rss_gib']:>13} {row['bin_mb']:>8} {row['shards']:>7}"
         )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        result = {"label": LABEL, "machine": machine(), "workers": args.workers, "rows": rows}
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.name, {"label": LABEL, "workers": args.workers, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ matmul / attention / softmax+loss / dropout / norm / optimizer / other.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write_result
 from yiyan.data.batching import TokenBudgetBatchSampler, collate
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.models import build_model
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("run_dir", help="a prepared run (its config and data/bin are used)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="profile-step", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -97,6 +101,16 @@ def main() -> None:
         print(f"| {group} | {micros / whole:.1%} |")
     print()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    shares = {group: round(micros / whole, 4) for group, micros in totals.items()}
+    write_result(
+        args.name,
+        {
+            "run": args.run_dir,
+            "updates": args.steps,
+            "threads": args.threads,
+            "share_of_self_cpu_time": shares,
+        },
+    )
 
 
 if __name__ == "__main__":

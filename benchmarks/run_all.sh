@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# Every benchmark of docs/benchmarks.md, one after another (never two at once on a 2-core machine).
+# Every benchmark of docs/benchmarks.md and README.md's "Measured" table, one after another (never two
+# at once on a 2-core machine), on a quiet machine:
 #   bash benchmarks/run_all.sh ../shared/data/tatoeba-cmn [step ...]
-# Steps: train-small joey finetune train-rnn decode serve prepare-scale (default: all, in this order).
-# Figures go to bench-out/ (JSON + logs); docs/benchmarks.md records them.
+# Steps: peers train-small finetune train-rnn decode serve prepare-scale precision profile
+# (default: all, in this order; about 6 hours, `peers` alone about 2 h 30 min).
+# Each writes benchmarks/results/<--name>.json (commit them); then
+#   python benchmarks/check_docs.py --fill    # write the results into the docs' pending cells, and check
+# Run directories and logs are scratch: runs/bench-*, bench-out/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-train-small joey finetune train-rnn decode serve prepare-scale}
+STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
 for step in $STEPS; do
   echo "=== $step $(date -u +%FT%TZ)"
   case $step in
+    peers)       $PY benchmarks/peers_side_by_side.py --data "$DATA" --budget 20m --name peers-side-by-side ;;
     train-small) $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
-                   --out bench-out/train-small.json ;;
-    joey)        $PY benchmarks/joey_side_by_side.py --data "$DATA" --minutes 4 --out bench-out/joey.json ;;
-    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/bench-tatoeba-small --budget 3m \
-                   --out bench-out/finetune.json --md bench-out/finetune.md ;;
+                   --run-dir runs/bench-tatoeba-small --name train-tatoeba-small ;;
+    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/bench-tatoeba-small --budget 3m --seeds 1 2 3 \
+                   --name finetune-recipe ;;
     train-rnn)   $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-rnn.yaml --budget 20m \
-                   --out bench-out/train-rnn.json ;;
-    decode)      $PY benchmarks/decode.py runs/bench-tatoeba-small --data "$DATA" --threads 2 --repeats 1 \
-                   --out bench-out/decode.json ;;
+                   --run-dir runs/bench-tatoeba-rnn --name train-tatoeba-rnn ;;
+    decode)      $PY benchmarks/decode.py runs/bench-tatoeba-small --data "$DATA" --threads 2 --repeats 3 \
+                   --name decode-tatoeba-small ;;
     serve)       $PY benchmarks/serve_load.py runs/bench-tatoeba-small --sentences "$DATA/test.tsv" \
-                   --clients 32 --requests 2000 --threads 2 --out bench-out/serve-load.json ;;
+                   --clients 32 --requests 2000 --threads 2 --name serve-load ;;
     prepare-scale) $PY benchmarks/prepare_scale.py "$DATA/train.tsv" --sizes 1000000 10000000 --workers 2 \
-                   --out bench-out/prepare-scale.json ;;
+                   --name prepare-scale ;;
+    precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
+    profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac 2>&1 | tee "bench-out/$step.log"
 done

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import queue
 import re
 import signal
@@ -304,9 +303,7 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads of the server (default: torch's)"
     )
-    parser.add_argument(
-        "--out", default="bench-out/serve-load.json", help="JSON results (default: bench-out/serve-load.json)"
-    )
+    parser.add_argument("--name", default="serve-load", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
     if not args.fake and not args.run_dir:
         parser.error("give a run directory, or --fake")
@@ -336,19 +333,13 @@ def main() -> int:
         "requests": args.requests,
         "beam": args.beam,
         "max_wait_ms": args.max_wait_ms,
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M"),
         "phases": [asdict(p) for p in phases],
         "markdown": table,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import write_result
+
+    write_result(args.name, result)
     return 1 if any(p.errors for p in phases) else 0
 
 

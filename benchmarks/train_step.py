@@ -6,7 +6,8 @@
 One step is the trainer's update on one batch: forward under autocast (none for fp32), the
 label-smoothed loss on the target positions, backward (through a GradScaler for fp16), gradient
 clipping, AdamW. The batch is `--batch-tokens` / `--length` sentences of `--length` random ids on
-both sides, so the figures depend only on the model size and the machine. Prints, per precision,
+both sides (each target row counts as `--length` target tokens: pieces + EOS), after `--warmup`
+untimed steps, so the figures depend only on the model size and the machine. Prints, per precision,
 ms/step (median), target tokens/s, achieved model TFLOP/s (benchmarks/common.py's FLOP count) and,
 on a GPU, MFU: achieved / the GPU's peak dense bf16 TFLOP/s (table in common.py).
 
@@ -18,7 +19,6 @@ ff 4096, 16 heads).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import gpu_peak_tflops, machine, transformer_train_flops_per_target_token
+from common import gpu_peak_tflops, target_tokens, transformer_train_flops_per_target_token, write_result
 from yiyan.config import ModelConfig
 from yiyan.models import build_model
 from yiyan.runtime import autocast
@@ -88,7 +88,7 @@ def step_times(
             times.append(time.perf_counter() - start)
             losses.append(loss.item() / tgt_out.numel())
     seconds = statistics.median(times)
-    tokens_per_s = batch * length / seconds
+    tokens_per_s = target_tokens([length - 1] * batch) / seconds  # each row: length - 1 pieces + EOS
     flops = transformer_train_flops_per_target_token(
         model_config.d_model,
         model_config.ff_size,
@@ -120,7 +120,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per precision (median)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
-    parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument(
+        "--name", help="result name: benchmarks/results/NAME.json (default train-step-<size>)"
+    )
     args = parser.parse_args()
 
     if args.threads:
@@ -130,7 +132,6 @@ def main() -> None:
     model_config = ModelConfig(type="transformer", dropout=0.1, **SIZES[args.size])
     batch = max(1, args.batch_tokens // args.length)
     report: dict[str, Any] = {
-        "machine": machine(),
         "size": args.size,
         "batch": f"{batch} × {args.length} tokens",
     }
@@ -141,7 +142,7 @@ def main() -> None:
         report["gpu_peak_bf16_tflops"] = peak[1] if peak else None
         where = f"{report['gpu']} (peak bf16 {peak[1]:.0f} TFLOP/s as {peak[0]})" if peak else report["gpu"]
     else:
-        where = f"{report['machine']['cpu']}, {torch.get_num_threads()} threads"
+        where = f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.size} Transformer, vocab {args.vocab}, batch {report['batch']}, on {where}", flush=True)
     report["results"] = []
     for precision in args.precision:
@@ -166,9 +167,7 @@ def main() -> None:
             f"{row['precision']:<10} {row['ms_per_step']:>9} {row['target_tokens_per_s']:>11} "
             f"{row['achieved_tflops']:>9} {mfu:>7}  {first} → {last}"
         )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_result(args.name or f"train-step-{args.size}", report)
 
 
 if __name__ == "__main__":

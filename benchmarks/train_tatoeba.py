@@ -1,19 +1,21 @@
 """Train a config on Tatoeba English→Chinese for a wall-clock budget and report the figures.
 
     python benchmarks/train_tatoeba.py --data ../shared/data/tatoeba-cmn \
-        --config configs/tatoeba-small.yaml --budget 20m --out bench-out/train-small.json
+        --config configs/tatoeba-small.yaml --budget 20m --name train-tatoeba-small
 
 Reports: training throughput in non-padding target tokens/s (validation excluded), the share
 of padding in batches, achieved model FLOP/s against this machine's measured fp32 matmul peak
 (CPU) or, with --device cuda, MFU against the GPU's peak dense bf16 FLOP/s (common.py's table),
 peak RSS of the training process, test BLEU / chrF with greedy and beam 5, and decoding
-speed of the test set. Never run two benchmarks at once on a 2-core machine.
+speed of the test set (after an untimed warm-up). "Target tokens" everywhere: non-padding target
+pieces + one EOS per sentence (common.target_tokens; the trainer's `n_tgt_tokens` counts exactly
+that). Figures: benchmarks/results/<--name>.json (common.write_result); the run directory is
+scratch. Never run two benchmarks at once on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,13 +25,21 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import gpu_peak_tflops, machine, matmul_peak_gflops, run_child
+from common import (
+    generated_pieces,
+    gpu_peak_tflops,
+    matmul_peak_gflops,
+    run_child,
+    target_tokens,
+    transformer_train_flops_per_target_token,
+    write_result,
+)
 from yiyan.cli import parse_duration
 from yiyan.config import Config, load_config
 from yiyan.data.batching import TokenBudgetBatchSampler
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.evaluate import score
-from yiyan.io import read_json, write_json
+from yiyan.io import read_json
 from yiyan.translate import Translator
 
 
@@ -59,19 +69,17 @@ def padding_share(config: Config) -> dict[str, float]:
 
 
 def train_flops_per_target_token(config: Config, src_per_tgt: float, mean_len: float) -> float:
-    """≈ 6 × weights each token passes through (forward 2×, backward 4×), plus attention scores.
-
-    Encoder weights count once per source token, decoder weights and the output projection once
-    per target token; attention adds 2·2·d·len per layer and sub-layer (QKᵀ and AV) × 3 for fwd+bwd.
-    """
+    """Model FLOPs per target token of one training step (common.py's count, this config's sizes)."""
     m = config.model
-    d, ff, vocab = m.d_model, m.ff_size, 0
-    enc_layer = 4 * d * d + 2 * d * ff
-    dec_layer = 8 * d * d + 2 * d * ff
-    vocab = load_vocab_size(config)
-    weights = src_per_tgt * m.encoder_layers * enc_layer + m.decoder_layers * dec_layer + d * vocab
-    attention = 3 * 4 * d * mean_len * (src_per_tgt * m.encoder_layers + 2 * m.decoder_layers)
-    return 6 * weights + attention
+    return transformer_train_flops_per_target_token(
+        m.d_model,
+        m.ff_size,
+        m.encoder_layers,
+        m.decoder_layers,
+        load_vocab_size(config),
+        src_per_tgt,
+        mean_len,
+    )
 
 
 def load_vocab_size(config: Config) -> int:
@@ -87,10 +95,12 @@ def decode_figures(run: Path, config: Config, threads: int, device: str = "cpu")
     refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
     results = {}
     for beam in (1, 5):
+        translator.translate(sources[: config.decoding.batch_size], beam=beam)  # warm-up, untimed
         start = time.perf_counter()
-        hyps = translator.translate(sources, beam=beam)
+        translations = translator.translate_detailed(sources, beam=beam)
         seconds = time.perf_counter() - start
-        tokens = sum(len(translator.tokenizer.encode_tgt(h)) + 1 for h in hyps)
+        hyps = [t.text for t in translations]
+        tokens = target_tokens(generated_pieces(t.tgt_tokens) for t in translations)
         scores = score(hyps, refs, config.data.tgt_lang)
         results[f"beam{beam}"] = {
             "bleu": scores["bleu"],
@@ -116,7 +126,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto", help="training.device: auto, cpu or cuda (default auto)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", help="write the figures as JSON here")
+    parser.add_argument("--name", help="result name: benchmarks/results/NAME.json (default train-<config>)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -135,8 +145,8 @@ def main() -> None:
         *args.overrides,
     ]
     config = load_config(args.config, overrides)
-    report: dict[str, Any] = {"machine": machine(), "config": args.config, "budget_s": args.budget}
-    report["matmul_peak_gflops"] = round(matmul_peak_gflops(), 1)
+    report: dict[str, Any] = {"config": args.config, "budget_s": args.budget}
+    report["matmul_peak_gflops"] = round(matmul_peak_gflops(), 1)  # before training, on a quiet machine
     print(f"fp32 matmul peak: {report['matmul_peak_gflops']} GFLOP/s", flush=True)
 
     cli = [sys.executable, "-m", "yiyan"]
@@ -160,9 +170,9 @@ def main() -> None:
         report["train"]["achieved_gflops"] = round(tokens_per_s * flops / 1e9, 1)
         print(f"achieved model FLOP/s: {report['train']['achieved_gflops']} GFLOP/s", flush=True)
         if summary.get("device") == "cuda":
-            name = torch.cuda.get_device_name()
-            peak = gpu_peak_tflops(name)
-            report["train"]["gpu"] = name
+            gpu = torch.cuda.get_device_name()
+            peak = gpu_peak_tflops(gpu)
+            report["train"]["gpu"] = gpu
             if peak is not None:
                 report["train"]["mfu"] = round(report["train"]["achieved_gflops"] / (peak[1] * 1000), 4)
                 print(
@@ -175,9 +185,7 @@ def main() -> None:
             )
     decode_device = "cuda" if summary.get("device") == "cuda" else "cpu"
     report["test"] = decode_figures(run, config, args.threads, decode_device)
-    print(json.dumps(report, indent=2, ensure_ascii=False))
-    if args.out:
-        write_json(args.out, report)
+    write_result(args.name or f"train-{name}", report, matmul_peak=report["matmul_peak_gflops"])
 
 
 if __name__ == "__main__":

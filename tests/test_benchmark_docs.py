@@ -53,3 +53,95 @@ def test_target_tokens_are_pieces_plus_one_eos_per_sentence() -> None:
     assert common.generated_pieces(["▁我", "爱", "你", "</s>"]) == 3
     assert common.generated_pieces(["▁我", "爱"]) == 2  # hit the length limit: no EOS produced
     assert common.target_tokens(common.generated_pieces(p) for p in (["a", "</s>"], ["b"])) == 4
+
+
+# ------------------------------------------------------------------ docs ↔ committed results
+
+import check_docs  # noqa: E402
+
+
+def test_the_docs_trace_to_the_committed_results() -> None:
+    """README's Measured table and every marked figure in docs/benchmarks.md equal the JSON in
+    benchmarks/results/, and run_all.sh has a step for every file the README uses."""
+    assert check_docs.check() == []
+
+
+def write_setup(tmp_path: Path, table_row: str, value: float) -> tuple[Path, Path, Path]:
+    results = tmp_path / "results"
+    common.write_result(
+        "peers", {"tok": value, "pct": 0.341}, argv=["x"], matmul_peak=1.0, results_dir=results
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# x\n\n## Measured\n\n| | yiyan (2 cores) |\n|---|---|\n{table_row}\n\n## Next\n\n| a | 12 |\n",
+        encoding="utf-8",
+    )
+    run_all = tmp_path / "run_all.sh"
+    run_all.write_text("python benchmarks/peers_side_by_side.py --name peers\n", encoding="utf-8")
+    return readme, results, run_all
+
+
+@pytest.mark.parametrize(
+    ("row", "value"),
+    [
+        ("| tokens/s, 20 min | 2,136 <!-- result: peers.json#/results/tok --> |", 2136.4),
+        ("| ratio | 4.0× <!-- result: peers.json#/results/tok --> |", 3.98),
+        ("| share | 34.1 % <!-- result: peers.json#/results/pct --> |", 1.0),
+        ("| change | −1.95 <!-- result: peers.json#/results/tok --> |", -1.949),
+        ("| not yet | pending <!-- fill: peers.json#/results/tok {:,.0f} --> |", 1.0),
+    ],
+)
+def test_a_figure_that_equals_its_result_passes(tmp_path: Path, row: str, value: float) -> None:
+    readme, results, run_all = write_setup(tmp_path, row, value)
+    assert check_docs.check((readme,), results, run_all) == []
+
+
+@pytest.mark.parametrize(
+    ("row", "value", "problem"),
+    [
+        ("| tokens/s | 2,137 <!-- result: peers.json#/results/tok --> |", 2136.4, "shows 2,137"),
+        ("| tokens/s | 2,136 |", 2136.0, "needs its own"),
+        ("| BLEU | 23.8 / 25.7 <!-- result: peers.json#/results/tok --> |", 25.7, "needs its own"),
+        ("| tokens/s | 2,136 <!-- result: peers.json#/results/nope --> |", 2136.0, "no such value"),
+        ("| tokens/s | 2,136 <!-- result: other.json#/results/tok --> |", 2136.0, "not among the committed"),
+        ("| share | 35 % <!-- result: peers.json#/results/pct --> |", 1.0, "shows 35 %"),
+    ],
+)
+def test_a_figure_that_does_not_trace_is_reported(
+    tmp_path: Path, row: str, value: float, problem: str
+) -> None:
+    readme, results, run_all = write_setup(tmp_path, row, value)
+    problems = check_docs.check((readme,), results, run_all)
+    assert len(problems) >= 1 and problem in problems[0], problems
+    assert problems[0].startswith("README.md:7:")  # file and line of the figure
+
+
+def test_a_result_that_run_all_does_not_produce_is_reported(tmp_path: Path) -> None:
+    readme, results, run_all = write_setup(
+        tmp_path, "| t | 2,136 <!-- result: peers.json#/results/tok --> |", 2136
+    )
+    run_all.write_text("python benchmarks/train_tatoeba.py --name train-small\n", encoding="utf-8")
+    assert check_docs.check((readme,), results, run_all) == [
+        "run_all.sh: no step writes peers.json (expected `--name peers`)"
+    ]
+
+
+def test_a_hand_written_result_file_is_reported(tmp_path: Path) -> None:
+    readme, results, run_all = write_setup(tmp_path, "| t | pending |", 1.0)
+    (results / "by-hand.json").write_text('{"results": {"tok": 1}}', encoding="utf-8")
+    problems = check_docs.check((readme,), results, run_all)
+    assert problems == [
+        "by-hand.json: no benchmark, date, command, machine, versions (write it with common.write_result)"
+    ]
+
+
+def test_fill_writes_the_value_and_its_marker_then_the_check_passes(tmp_path: Path) -> None:
+    row = "| t | pending <!-- fill: peers.json#/results/tok {:,.0f} --> / pending <!-- fill: gone.json#/x {:.1f} --> |"
+    readme, results, run_all = write_setup(tmp_path, row, 2136.4)
+    filled = check_docs.fill(readme.read_text(encoding="utf-8"), results)
+    assert (
+        "| t | 2,136 <!-- result: peers.json#/results/tok --> / pending <!-- fill: gone.json#/x {:.1f} --> |"
+        in filled
+    )
+    readme.write_text(filled, encoding="utf-8")
+    assert check_docs.check((readme,), results, run_all) == []
