@@ -50,6 +50,8 @@ class DataConfig:
     dev_size: int = 500  # sentences held out when one corpus is split
     test_size: int = 500
     split_seed: int = 1234
+    score_filter_run: str | None = None  # a trained run whose forced scores rank the training pairs
+    score_filter_drop_worst: float = 0.0  # drop this share of training pairs, the worst scored first
 
 
 @dataclass
@@ -185,6 +187,10 @@ class Config:
             )
         if not 0.0 <= self.finetune.mix_ratio < 1.0:
             raise ConfigError("finetune.mix_ratio must be in [0, 1)")
+        if not 0.0 <= d.score_filter_drop_worst < 1.0:
+            raise ConfigError("data.score_filter_drop_worst must be in [0, 1)")
+        if d.score_filter_drop_worst > 0 and not d.score_filter_run:
+            raise ConfigError("data.score_filter_drop_worst > 0 needs data.score_filter_run (a trained run)")
         if self.finetune.mix_ratio > 0 and not (self.finetune.mix_corpus or self.finetune.init_from):
             raise ConfigError("finetune.mix_ratio > 0 needs finetune.mix_corpus or finetune.init_from")
         if (self.finetune.freeze or self.finetune.freeze_layers) and not self.finetune.init_from:

@@ -21,6 +21,10 @@ and the 8-byte hashes used for deduplication. Deduplication runs over the whole 
 corpus before the split, so no held-out pair also appears in train. Explicit dev/test
 corpora are cleaned without deduplication; the report counts their pairs that also
 occur in train (`overlap_with_train`) but keeps them.
+
+Score filtering (`data.score_filter_run` + `data.score_filter_drop_worst`, data/score_filter.py):
+once train is written, a trained model force-scores its pairs and the worst share is dropped,
+counted as `low_score` — before the tokenizer is trained, so it never learns from them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import IO, Any, TypeVar
 from yiyan.config import Config, CorpusSpec, DataConfig
 from yiyan.data.binarize import SIDES, binarize
 from yiyan.data.corpus import Cleaner, CleanPair, pair_hash, read_corpus, read_lines
+from yiyan.data.score_filter import count_drops, filter_training_pairs
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import YiyanError
 from yiyan.io import atomic_write, write_json
@@ -220,6 +225,8 @@ def prepare(
     report: dict[str, Any] = {"src_lang": data.src_lang, "tgt_lang": data.tgt_lang}
     report.update(write_splits(data, run))
     files = split_files(run, data.src_lang, data.tgt_lang)
+    if data.score_filter_drop_worst > 0:  # before the tokenizer learns from the pairs it drops
+        count_drops(report, filter_training_pairs(data, *files["train"], log=log))
 
     if reused is not None:
         tokenizer = reused
