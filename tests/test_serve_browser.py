@@ -138,3 +138,57 @@ def test_errors_are_shown_on_the_page(page: Page, server_url: str) -> None:
     page.fill("#source", "   ")
     page.click("#translate")
     page.wait_for_function("document.querySelector('#status').textContent.includes('Type something')")
+
+
+@pytest.fixture(scope="module")
+def fake_server_url() -> Iterator[str]:
+    """The FakeTranslator, which segments documents (its translate_document follows the contract of
+    Translator.translate_document), behind a second live server."""
+    with live_server(create_app(FakeTranslator(), ServeSettings())) as url:
+        yield url
+
+
+def test_a_pasted_paragraph_keeps_attention_per_sentence(page: Page, fake_server_url: str) -> None:
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(fake_server_url + "/")
+    page.wait_for_function("document.querySelector('#model-info').textContent.includes('→')")
+    page.fill("#source", "I love you. I like tea!\n\nHello, teacher.")
+    page.click("#translate")
+    page.wait_for_selector("#translation p.document")
+    page.wait_for_selector("#heatmap td.cell")
+    # the document as re-assembled by the server: its blank line kept
+    assert page.inner_text("#translation p.document") == "我爱你。我喜欢茶！\n\n你好，老师。"
+    assert "3 sentences" in page.inner_text("#status")
+    assert page.locator("#translation ol.sentences li").all_inner_texts() == [
+        "我爱你。",
+        "我喜欢茶！",
+        "你好，老师。",
+    ]
+    assert page.is_visible("#sentence") and page.locator("#sentence option").count() == 3
+
+    def source_tokens() -> list[str]:
+        return page.locator("#src-tokens .src-token").all_inner_texts()
+
+    assert source_tokens() == ["I", "love", "you", ".", "</s>"]
+    assert page.locator("#heatmap td.cell").count() == 5 * 5  # I love you . </s> × 我 爱 你 。 </s>
+
+    page.select_option("#sentence", "1")  # the selector
+    assert source_tokens() == ["I", "like", "tea", "!", "</s>"]
+    assert "selected" in (page.get_attribute("#translation ol.sentences li[data-index='1']", "class") or "")
+    page.click("#translation ol.sentences li[data-index='2']")  # or a click on the sentence
+    assert source_tokens() == ["Hello", ",", "teacher", ".", "</s>"]
+    assert page.input_value("#sentence") == "2"
+    page.hover('#tgt-tokens .tgt-token[data-t="2"]')  # 老师 ← teacher
+    assert page.inner_text("#src-tokens .src-token.strongest") == "teacher"
+    assert page_errors == []
+
+
+def test_api_reference_renders_offline(page: Page, server_url: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server_url + "/docs")
+    page.wait_for_selector("#api-reference section.operation")
+    paths = page.locator("#api-reference .operation .path").all_inner_texts()
+    assert {"/translate", "/languages", "/detect", "/info"} <= set(paths)
+    assert requested and all(url.startswith(server_url) for url in requested), requested

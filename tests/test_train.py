@@ -71,6 +71,7 @@ def test_early_stopping_with_patience(tmp_path: Path) -> None:
         "training.patience=2",
         "training.max_steps=100",
         "training.eval_bleu=false",
+        "training.schedule=constant",
         "training.warmup_steps=0",
     )
     summary = train(config, quiet=True)

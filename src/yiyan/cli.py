@@ -40,6 +40,29 @@ def parse_duration(text: str) -> float:
     return value * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Numeric options must be in the range of the config value they stand for (config.RANGES):
+    `--beam 0` is refused like `decoding.beam: 0`, as a one-line ConfigError."""
+    from yiyan.config import POSITIVE, RANGES, check_in_range
+
+    ranges = {
+        "beam": RANGES["decoding.beam"],
+        "length_penalty": RANGES["decoding.length_penalty"],
+        "max_length_ratio": RANGES["decoding.max_length_ratio"],
+        "no_repeat_ngram_size": RANGES["decoding.no_repeat_ngram_size"],
+        "batch_size": RANGES["decoding.batch_size"],
+        "threads": RANGES["training.num_threads"],
+        "max_steps": RANGES["training.max_steps"],
+        "max_time": RANGES["training.max_time"],
+        "nproc": POSITIVE,
+        "workers": POSITIVE,
+    }
+    for dest, allowed in ranges.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            check_in_range(value, allowed, f"--{dest.replace('_', '-')}")
+
+
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config file (see configs/ for recipes)")
     parser.add_argument(
@@ -116,7 +139,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _add_training_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    start.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run's earlier training (checkpoints, metrics, logs; not its prepared data) "
+        "and start again; without --resume or --overwrite, a run that has trained is not touched",
+    )
     parser.add_argument(
         "--max-time", type=parse_duration, help="wall-clock budget, e.g. 20m; keeps the best model"
     )
@@ -136,11 +166,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.nproc != 1:
         from yiyan.training.launch import launch
+        from yiyan.training.run_dir import claim_run_dir
 
+        claim_run_dir(config.run_path, resume=args.resume, overwrite=args.overwrite)  # here, not per rank
         return launch(args.nproc, config, _rank_argv(args))
     from yiyan.training.trainer import train
 
-    train(config, resume=args.resume, quiet=args.quiet)
+    train(config, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -163,6 +195,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         _load(args),
         scratch=args.scratch,
         resume=args.resume,
+        overwrite=args.overwrite,
         quiet=args.quiet,
         beam=args.beam,
     )
@@ -426,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = lambda message, category, *rest: f"yiyan: warning: {message}\n"
     handler: Handler = args.handler
     try:
+        check_options(args)
         return handler(args)
     except YiyanError as error:
         print(f"yiyan: error: {error}", file=sys.stderr)

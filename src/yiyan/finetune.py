@@ -28,6 +28,7 @@ from yiyan.errors import ConfigError
 from yiyan.evaluate_run import evaluate_run
 from yiyan.io import atomic_write, read_json, write_json
 from yiyan.prepare import REPORT, is_prepared, prepare, reference_file
+from yiyan.training.run_dir import claim_run_dir
 from yiyan.training.trainer import train
 from yiyan.training.transfer import freeze_parameters
 from yiyan.translate import Translator, load_run_config
@@ -105,6 +106,7 @@ def finetune(
     *,
     scratch: bool = False,
     resume: bool = False,
+    overwrite: bool = False,
     quiet: bool = False,
     beam: int | None = None,
     device: str = "auto",
@@ -115,6 +117,15 @@ def finetune(
     pretrained = Path(pretrained_dir)
     load_model_config(pretrained)  # a missing or corrupt pretrained run fails before any work
     config = with_pretrained(config, pretrained)
+    baseline = scratch_config(config, load_run_config(pretrained)) if scratch else None
+    # both runs are claimed before either trains: a refusal must not come after an hour of training;
+    # resuming a baseline that never reached a checkpoint restarts it
+    resume_baseline = (
+        resume and baseline is not None and has_training_checkpoint(baseline.run_path / "checkpoints")
+    )
+    claim_run_dir(config.run_path, resume=resume, overwrite=overwrite)
+    if baseline is not None:
+        claim_run_dir(baseline.run_path, resume=resume_baseline, overwrite=overwrite or resume)
     if not is_prepared(config.run_path):
         prepare(config, tokenizer_dir=pretrained / "tokenizer", log=(lambda _: None) if quiet else log)
     minimum = config.finetune.min_char_coverage
@@ -124,9 +135,7 @@ def finetune(
 
     train(config, resume=resume, quiet=quiet)
     scratch_dir = None
-    if scratch:
-        baseline = scratch_config(config, load_run_config(pretrained))
-        resume_baseline = resume and has_training_checkpoint(baseline.run_path / "checkpoints")
+    if baseline is not None:
         train(baseline, resume=resume_baseline, quiet=quiet)
         scratch_dir = baseline.run_path
 

@@ -61,7 +61,8 @@ from yiyan.runtime import (
 from yiyan.training import transfer
 from yiyan.training.ema import ExponentialMovingAverage
 from yiyan.training.loss import label_smoothed_nll
-from yiyan.training.schedule import learning_rate
+from yiyan.training.run_dir import claim_run_dir
+from yiyan.training.schedule import check_schedule, learning_rate
 from yiyan.translate import Translator
 
 log = logging.getLogger("yiyan.train")
@@ -160,6 +161,7 @@ class Trainer:
         self.run = config.run_path
         self.quiet = quiet
         train_cfg = config.training
+        check_schedule(train_cfg)  # again: a config built by dataclasses.replace was never validated
         set_threads(train_cfg.num_threads)
         self.device = resolve_device(train_cfg.device)
         if self.device.type == "cuda" and "LOCAL_RANK" in os.environ:
@@ -317,6 +319,26 @@ class Trainer:
                     continue
                 if isinstance(record, dict) and record.get("step", 0) <= step:
                     new.write(json.dumps(record) + "\n")
+
+    def _report_length_drops(self) -> None:
+        """Say at the start how many training pairs the sampler leaves out for being longer than
+        training.max_length tokens (console, train.log, and once a `data` record in metrics.jsonl)."""
+        cfg, dropped = self.config.training, self.sampler.num_dropped
+        share = dropped / max(len(self.train_data), 1)
+        self._echo(
+            f"{dropped} of {len(self.train_data)} training pairs ({share:.2%}) are left out: longer than "
+            f"training.max_length={cfg.max_length} tokens on either side"
+        )
+        if self.state.step == 0:  # a resumed run has the record from its start
+            self._metric(
+                {
+                    "kind": "data",
+                    "step": 0,
+                    "train_pairs": len(self.train_data),
+                    "over_max_length": dropped,
+                    "max_length": cfg.max_length,
+                }
+            )
 
     def _metric(self, record: dict[str, Any]) -> None:
         if not self.dist.is_main:
@@ -530,6 +552,7 @@ class Trainer:
             f"{f' × {self.dist.world_size} ranks' if self.dist.world_size > 1 else ''}, "
             f"{len(self.train_data)} training pairs, precision {precision_name(self.amp_dtype)}"
         )
+        self._report_length_drops()
         previous = signal.signal(signal.SIGTERM, self._handle_signal)  # torchrun signals every rank
         started = time.monotonic()
         bar = tqdm(
@@ -627,6 +650,7 @@ class Trainer:
             "device": self.device.type,
             "precision": precision_name(self.amp_dtype),
             "world_size": self.dist.world_size,
+            "pairs_over_max_length": self.sampler.num_dropped,
         }
         if self.dist.is_main:
             write_json(self.run / "train_summary.json", summary)
@@ -644,6 +668,10 @@ class Trainer:
         return summary
 
 
-def train(config: Config, *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Train (or resume) the run described by `config`; returns a summary."""
+def train(
+    config: Config, *, resume: bool = False, quiet: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Train (or resume) the run described by `config`; returns a summary. A run directory that
+    already holds a training run needs `resume` or `overwrite` (training/run_dir.py)."""
+    claim_run_dir(config.run_path, resume=resume, overwrite=overwrite)
     return Trainer(config, resume=resume, quiet=quiet).train()

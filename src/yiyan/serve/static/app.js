@@ -1,9 +1,11 @@
 // yiyan web page: translate with POST /translate and draw the attention map as an HTML table.
+// The text box is one document (input_format "text"): the server segments it into sentences,
+// and the attention view shows one sentence at a time (the sentence selector).
 "use strict";
 
 const LANGUAGES = { en: "English", zh: "中文", de: "Deutsch", fr: "Français", es: "Español", ja: "日本語", ko: "한국어", ru: "Русский" };
 const $ = (id) => document.getElementById(id);
-const state = { info: null, results: [], selected: 0 };
+const state = { info: null, document: null, results: [], selected: 0 };
 
 function setStatus(text, isError = false) {
   const status = $("status");
@@ -67,8 +69,8 @@ function fillBeams(maxBeam, defaultBeam) {
 }
 
 async function translate() {
-  const texts = $("source").value.split("\n").map((line) => line.trim()).filter((line) => line !== "");
-  if (texts.length === 0) {
+  const text = $("source").value;
+  if (text.trim() === "") {
     setStatus("Type something to translate.", true);
     return;
   }
@@ -79,18 +81,24 @@ async function translate() {
     const response = await fetch("/translate", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ texts, beam: Number($("beam").value), attention: true }),
+      body: JSON.stringify({ text, input_format: "text", beam: Number($("beam").value), attention: true }),
     });
     const body = await response.json();
     if (!response.ok) {
       setStatus(`Error ${response.status}: ${body.error || "request failed"}`, true);
       return;
     }
-    state.results = body.translations;
+    state.document = body.translations[0];
+    state.results = state.document.sentences;
     state.selected = 0;
     renderTranslations();
     renderAttention(body.note);
-    setStatus(`${body.elapsed_ms.toFixed(0)} ms · beam ${body.beam ?? "default"}`);
+    const n = state.results.length, split = state.document.split;
+    setStatus(
+      `${body.elapsed_ms.toFixed(0)} ms · beam ${body.beam ?? "default"} · ${n} sentence${n === 1 ? "" : "s"}` +
+        (split ? ` · ${split} too long, translated in pieces` : "") +
+        (body.note ? ` · ${body.note}` : ""),
+    );
   } catch (error) {
     setStatus(`Error: ${error.message}`, true);
   } finally {
@@ -98,25 +106,36 @@ async function translate() {
   }
 }
 
+// the translated document as the server re-assembled it (paragraphs and line breaks kept),
+// then, for a text of several sentences, each sentence pair: click one to inspect its attention
 function renderTranslations() {
   const out = $("translation");
-  out.replaceChildren();
-  state.results.forEach((result, i) => {
-    const p = document.createElement("p");
-    p.textContent = result.text;
-    p.dataset.index = String(i);
-    p.classList.toggle("selected", state.results.length > 1 && i === state.selected);
-    p.addEventListener("click", () => selectSentence(i));
-    out.append(p);
-  });
+  const documentText = document.createElement("p");
+  documentText.className = "document";
+  documentText.textContent = state.document ? state.document.text : "";
+  out.replaceChildren(documentText);
+  if (state.results.length > 1) {
+    const list = document.createElement("ol");
+    list.className = "sentences";
+    state.results.forEach((result, i) => {
+      const item = document.createElement("li");
+      item.textContent = result.text;
+      item.title = result.source;
+      item.dataset.index = String(i);
+      item.classList.toggle("selected", i === state.selected);
+      item.addEventListener("click", () => selectSentence(i));
+      list.append(item);
+    });
+    out.append(list);
+  }
   const select = $("sentence");
   select.replaceChildren(...state.results.map((r, i) => new Option(`sentence ${i + 1}: ${r.source.slice(0, 40)}`, String(i))));
+  select.value = String(state.selected);
   select.hidden = state.results.length < 2;
 }
 
 function selectSentence(i) {
   state.selected = i;
-  $("sentence").value = String(i);
   renderTranslations();
   renderAttention(null);
 }
