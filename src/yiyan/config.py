@@ -22,6 +22,7 @@ import yaml
 
 from yiyan.errors import ConfigError
 from yiyan.io import read_json
+from yiyan.training.schedule import check_schedule
 
 # A corpus is a path to a TSV or JSONL file, the word "hsk" for the embedded HSK corpus,
 # or a list of two line-aligned plain-text files [source_file, target_file].
@@ -139,6 +140,125 @@ class FinetuneConfig:
     min_char_coverage: float = 0.995  # warn when the pretrained vocabulary covers less
 
 
+# --- ranges ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric config key: `low` ≤ value ≤ `high`; a bound that is None
+    is absent, an open bound excludes its end (`low_open`: value > low)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:  # NaN
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        assert self.low is not None  # every range here has a lower bound
+        return (
+            f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        )
+
+
+COUNT, POSITIVE = Range(0), Range(1)  # integers ≥ 0 and ≥ 1
+FRACTION, PROBABILITY = Range(0, 1, high_open=True), Range(0, 1)  # [0, 1) and [0, 1]
+
+# The allowed range of every numeric config value (for a list, of each item), checked by
+# `check_ranges` when a config is loaded; `tests/test_config.py` fails for a numeric field
+# without an entry here, so a new key must declare its range.
+RANGES: dict[str, Range] = {
+    "data.tsv_src_column": COUNT,
+    "data.tsv_tgt_column": COUNT,
+    "data.max_chars": POSITIVE,
+    "data.max_length_ratio": Range(1),  # longer/shorter is never below 1
+    "data.ratio_min_chars": COUNT,
+    "data.dev_size": COUNT,
+    "data.test_size": COUNT,
+    "data.split_seed": COUNT,
+    "data.score_filter_drop_worst": FRACTION,
+    "tokenizer.vocab_size": Range(16),
+    "tokenizer.tgt_vocab_size": Range(16),
+    "tokenizer.character_coverage": Range(0, 1, low_open=True),
+    "tokenizer.max_sentences": POSITIVE,
+    "tokenizer.seed": COUNT,
+    "model.d_model": POSITIVE,
+    "model.encoder_layers": POSITIVE,
+    "model.decoder_layers": POSITIVE,
+    "model.heads": POSITIVE,
+    "model.ff_size": POSITIVE,
+    "model.dropout": FRACTION,
+    "model.attention_dropout": FRACTION,
+    "model.max_positions": POSITIVE,
+    "model.hidden_size": POSITIVE,
+    "training.learning_rate": PROBABILITY,  # 0 is allowed (a frozen run), negative is not
+    "training.betas": FRACTION,
+    "training.eps": Range(0, 1, low_open=True),
+    "training.weight_decay": COUNT,
+    "training.warmup_steps": COUNT,
+    "training.min_learning_rate": PROBABILITY,
+    "training.clip_norm": COUNT,
+    "training.label_smoothing": FRACTION,
+    "training.batch_tokens": POSITIVE,
+    "training.accumulation": POSITIVE,
+    "training.max_steps": COUNT,
+    "training.max_epochs": COUNT,
+    "training.max_time": COUNT,
+    "training.eval_every": POSITIVE,
+    "training.eval_max_sentences": COUNT,
+    "training.eval_beam": POSITIVE,
+    "training.patience": COUNT,
+    "training.log_every": POSITIVE,
+    "training.seed": COUNT,
+    "training.num_threads": COUNT,
+    "training.max_length": POSITIVE,
+    "training.ema_decay": FRACTION,
+    "training.keep_checkpoints": COUNT,
+    "decoding.beam": POSITIVE,
+    "decoding.length_penalty": COUNT,
+    "decoding.max_length_ratio": Range(0, low_open=True),
+    "decoding.max_length_offset": COUNT,
+    "decoding.max_input_tokens": POSITIVE,
+    "decoding.no_repeat_ngram_size": COUNT,
+    "decoding.batch_size": POSITIVE,
+    "finetune.freeze_layers": COUNT,
+    "finetune.mix_ratio": FRACTION,
+    "finetune.min_char_coverage": PROBABILITY,
+}
+
+
+def check_value(key: str, value: object) -> None:
+    """A ConfigError unless `value` (or each item of a list) is in the range of config key `key`."""
+    check_in_range(value, RANGES[key], f"config key '{key}'")
+
+
+def check_in_range(value: object, allowed: Range, name: str) -> None:
+    """A ConfigError naming `name` unless `value` (or each item of a list) is in `allowed`."""
+    items = enumerate(value) if isinstance(value, list) else [(None, value)]
+    for index, item in items:
+        if item is not None and item not in allowed:
+            where = name if index is None else f"{name}[{index}]"
+            raise ConfigError(f"{where}: {item!r} is out of range (must be {allowed})")
+
+
+def check_ranges(config: Any, prefix: str = "") -> None:
+    """Check every numeric value of a config (dataclass) against RANGES."""
+    for item in dataclasses.fields(config):
+        value, key = getattr(config, item.name), f"{prefix}{item.name}"
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, f"{key}.")
+        elif key in RANGES:
+            check_value(key, value)
+
+
 @dataclass
 class Config:
     name: str = "run"
@@ -158,7 +278,9 @@ class Config:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        """Cross-field checks that a single type cannot express."""
+        """Value ranges (RANGES), then cross-field checks that a single type cannot express."""
+        check_ranges(self)
+        check_schedule(self.training)
         d, m, t = self.data, self.model, self.tokenizer
         if d.corpus is not None and (d.train or d.dev or d.test):
             raise ConfigError(
@@ -170,33 +292,17 @@ class Config:
             raise ConfigError("model.tie_embeddings needs tokenizer.joint: true (one shared vocabulary)")
         if m.type == "transformer" and m.d_model % m.heads:
             raise ConfigError(f"model.d_model ({m.d_model}) must be divisible by model.heads ({m.heads})")
-        if self.training.accumulation < 1:
-            raise ConfigError("training.accumulation must be >= 1")
-        if self.training.batch_tokens < 1:
-            raise ConfigError("training.batch_tokens must be >= 1")
-        if self.decoding.beam < 1:
-            raise ConfigError("decoding.beam must be >= 1")
-        if not 0.0 <= self.training.ema_decay < 1.0:
-            raise ConfigError("training.ema_decay must be in [0, 1) (0 = off)")
-        if self.training.keep_checkpoints < 0:
-            raise ConfigError("training.keep_checkpoints must be >= 0 (0 = off)")
         unknown = set(self.finetune.freeze) - {"embeddings", "encoder", "decoder"}
         if unknown:
             raise ConfigError(
                 f"finetune.freeze: unknown part(s) {sorted(unknown)}; use embeddings, encoder, decoder"
             )
-        if not 0.0 <= self.finetune.mix_ratio < 1.0:
-            raise ConfigError("finetune.mix_ratio must be in [0, 1)")
-        if not 0.0 <= d.score_filter_drop_worst < 1.0:
-            raise ConfigError("data.score_filter_drop_worst must be in [0, 1)")
         if d.score_filter_drop_worst > 0 and not d.score_filter_run:
             raise ConfigError("data.score_filter_drop_worst > 0 needs data.score_filter_run (a trained run)")
         if self.finetune.mix_ratio > 0 and not (self.finetune.mix_corpus or self.finetune.init_from):
             raise ConfigError("finetune.mix_ratio > 0 needs finetune.mix_corpus or finetune.init_from")
         if (self.finetune.freeze or self.finetune.freeze_layers) and not self.finetune.init_from:
             raise ConfigError("finetune.freeze / freeze_layers need finetune.init_from (a pretrained run)")
-        if self.finetune.freeze_layers < 0:
-            raise ConfigError("finetune.freeze_layers must be >= 0")
 
 
 T = TypeVar("T")

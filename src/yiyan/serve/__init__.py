@@ -76,7 +76,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"requests waiting before 503 (default: {d.max_queue})",
     )
     group.add_argument(
-        "--max-chars", type=int, default=d.max_chars, help=f"characters per text (default: {d.max_chars})"
+        "--max-chars",
+        type=int,
+        default=d.max_chars,
+        help=f"characters per text or document (default: {d.max_chars})",
     )
     group.add_argument(
         "--max-texts", type=int, default=d.max_texts, help=f"texts per request (default: {d.max_texts})"

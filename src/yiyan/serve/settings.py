@@ -65,7 +65,7 @@ class ServeSettings:
     max_batch_size: int = 32  # sentences translated together; 1 = no dynamic batching
     max_wait_ms: float = 10.0  # how long the oldest queued request waits for others to join
     max_queue: int = 256  # requests waiting; more → 503
-    max_chars: int = 1000  # characters per text
+    max_chars: int = 5000  # characters per text (a text may be a document of many sentences)
     max_texts: int = 64  # texts per request
     max_beam: int = 8
     max_length_ratio: float = 4.0  # upper bound of the request option
