@@ -129,6 +129,15 @@ def test_html_keeps_markup_and_translates_text_nodes(server: tuple[str, FakeTran
     )
 
 
+def test_auto_source_judges_html_by_its_text(server: tuple[str, FakeTranslator]) -> None:
+    html = '<div class="article-body"><p data-role="lead">我爱你。</p></div>'
+    response = post(server[0], "/translate", json={"q": html, "source": "auto", "format": "html"})
+    assert response.status_code == 400 and "looks like Chinese" in response.json()["error"]
+    html = '<div class="文章">I love you.</div>'
+    response = post(server[0], "/translate", json={"q": html, "source": "auto", "format": "html"})
+    assert response.json()["translatedText"] == '<div class="文章">我爱你。</div>'
+
+
 def test_form_with_repeated_q_is_a_list(server: tuple[str, FakeTranslator]) -> None:
     response = post(server[0], "/translate", data={"q": ["I love you.", "Hello!"], "target": "zh"})
     assert response.status_code == 200

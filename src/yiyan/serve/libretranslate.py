@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from yiyan.html_text import HtmlText
 from yiyan.serve.errors import ApiError
 from yiyan.serve.languages import Guess, base_code, detect, name_of
 from yiyan.serve.schemas import ErrorBody, Info
@@ -163,7 +164,11 @@ def check_pair(request: LibreTranslateRequest, info: Info) -> list[Guess] | None
         )
     if not auto:
         return None
-    guesses = [detect(text, _run_languages(info))[0] for text in request.texts]
+    # HTML is judged by its text nodes: tag and attribute names are Latin letters in any language
+    plain = [
+        " ".join(HtmlText.parse(text).texts) if request.format == "html" else text for text in request.texts
+    ]
+    guesses = [detect(text, _run_languages(info))[0] for text in plain]
     for i, guess in enumerate(guesses):
         if not _same(guess.language, info.src_lang):
             raise ApiError(
