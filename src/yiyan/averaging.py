@@ -139,24 +139,31 @@ def average_run(
     run: str | Path, output: str | Path, *, last: int | None = None, best: int | None = None
 ) -> dict[str, Any]:
     """Write OUT: a run whose weights average the chosen kept checkpoints of RUN; return the report."""
-    run, output = Path(run), Path(output)
+    run = Path(run)
     chosen = select(read_index(run), last=last, best=best)
-    if output.exists() and any(output.iterdir()):
-        raise YiyanError(f"{output} exists and is not empty; choose another -o or remove it")
-    if output.resolve() == run.resolve():
-        raise YiyanError("-o must differ from the run directory")
-    for name in RUN_FILES:
-        if not (run / name).exists():
-            raise CheckpointError(f"{run / name}: not found — is {run} a trained yiyan run?")
     model = average_models([run / KEEP_DIR / e["dir"] for e in chosen])
-    output.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(run / "config.yaml", output / "config.yaml")
-    shutil.copytree(run / "tokenizer", output / "tokenizer", dirs_exist_ok=True)
-    save_model(model, output)
     report = {
         "source_run": str(run),
         "method": f"last {last}" if last is not None else f"best {best} by dev BLEU",
         "checkpoints": chosen,
     }
-    write_json(output / REPORT, report)
+    write_run_like(run, output, model, report)
     return report
+
+
+def write_run_like(
+    run: str | Path, output: str | Path, model: torch.nn.Module, report: dict[str, Any]
+) -> None:
+    """Write OUT as a run directory with RUN's config and tokenizer, `model`'s weights and
+    `report` (average.json); OUT must be new or empty."""
+    run, output = Path(run), Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise YiyanError(f"{output} exists and is not empty; choose another -o or remove it")
+    for name in RUN_FILES:
+        if not (run / name).exists():
+            raise CheckpointError(f"{run / name}: not found — is {run} a trained yiyan run?")
+    output.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run / "config.yaml", output / "config.yaml")
+    shutil.copytree(run / "tokenizer", output / "tokenizer", dirs_exist_ok=True)
+    save_model(model, output)
+    write_json(output / REPORT, report)

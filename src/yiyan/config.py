@@ -65,6 +65,8 @@ class TokenizerConfig:
     max_sentences: int = 2_000_000  # SentencePiece trains on a bounded random sample
     hard_vocab_limit: bool = False  # shrink the vocabulary on small corpora instead of failing
     seed: int = 1
+    # pieces never split, e.g. the source-side tag "<BT>" of back-translated pairs (configs/backtranslation*.yaml)
+    user_symbols: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -288,6 +290,8 @@ class Config:
             )
         if d.corpus is None and not d.train:
             raise ConfigError("data: no corpus — set 'data.corpus' or 'data.train'")
+        if any(not symbol or symbol != "".join(symbol.split()) for symbol in t.user_symbols):
+            raise ConfigError(f"tokenizer.user_symbols: each must be a non-empty word, got {t.user_symbols}")
         if m.tie_embeddings and not t.joint:
             raise ConfigError("model.tie_embeddings needs tokenizer.joint: true (one shared vocabulary)")
         if m.type == "transformer" and m.d_model % m.heads:

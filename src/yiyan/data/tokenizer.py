@@ -41,6 +41,7 @@ def _train_model(inputs: list[str], vocab_size: int, config: TokenizerConfig, pr
             vocab_size=vocab_size,
             hard_vocab_limit=config.hard_vocab_limit,
             character_coverage=config.character_coverage,
+            user_defined_symbols=config.user_symbols,
             input_sentence_size=config.max_sentences,
             shuffle_input_sentence=True,
             normalization_rule_name="identity",

@@ -17,7 +17,10 @@ second model in memory.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
 
 from yiyan.errors import CheckpointError
 
@@ -82,3 +85,13 @@ class ExponentialMovingAverage:
                     f"the checkpoint's EMA weight '{name}' has shape {tuple(tensors[name].shape)}"
                 )
             shadow.copy_(tensors[name])
+
+
+@torch.no_grad()
+def load_ema_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Put the EMA saved in a training checkpoint (`checkpoints/last/ema.safetensors`) into `model`."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: not found — was the run trained with training.ema_decay > 0?")
+    ema = ExponentialMovingAverage(model, decay=0.5)  # the decay plays no part in loading
+    ema.load_state_tensors(load_file(str(path)))
+    ema.swap()
