@@ -57,6 +57,18 @@ def test_translate_writes_one_line_per_input_line(trained_run: Path) -> None:
     assert lines[1] == ""  # empty input → empty output
 
 
+def test_translate_to_a_file_writes_what_stdout_gets(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "hyps.zh"
+    text = "I love you.\nHello!\n"
+    to_file = yiyan("translate", str(trained_run), "--beam", "2", "-o", str(out), stdin=text)
+    assert to_file.returncode == 0, to_file.stderr
+    assert (
+        out.read_text(encoding="utf-8")
+        == yiyan("translate", str(trained_run), "--beam", "2", stdin=text).stdout
+    )
+    assert [p.name for p in out.parent.iterdir()] == ["hyps.zh"]  # written via a renamed temporary
+
+
 def test_translate_truncates_overlong_input_with_a_warning(trained_run: Path) -> None:
     long_line = "word " * 400
     result = yiyan("translate", str(trained_run), "--beam", "1", stdin=long_line + "\n")

@@ -23,10 +23,10 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from yiyan.errors import YiyanError
+from yiyan.io import atomic_text_writer
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -203,7 +203,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    translator = _translator(args)
+    from yiyan.translate_cli import jsonl_line, load_ensemble, toolbox_options
+
+    options = {**_decoding_options(args), **toolbox_options(args)}
+    translator = load_ensemble(args) if args.ensemble else _translator(args)
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
     try:
         lines = [line.rstrip("\r\n") for line in source]
@@ -212,12 +215,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
     finally:
         if args.input:
             source.close()
-    outputs = translator.translate(lines, **_decoding_options(args))
-    text = "".join(f"{line}\n" for line in outputs)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+    if args.output_format == "jsonl":
+        outputs = [jsonl_line(t) for t in translator.translate_detailed(lines, **options)]
     else:
-        sys.stdout.write(text)
+        outputs = translator.translate(lines, **options)
+    with atomic_text_writer(args.output) as out:  # -o FILE: complete or untouched
+        out.writelines(f"{line}\n" for line in outputs)
     return 0
 
 
@@ -345,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", help="input file, one sentence per line (default: stdin)")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     _add_decoding_args(p)
+    from yiyan.translate_cli import add_toolbox_arguments
+
+    add_toolbox_arguments(p)
     p.set_defaults(handler=cmd_translate)
 
     p = commands.add_parser("evaluate", help="translate a test set and score it with sacrebleu")

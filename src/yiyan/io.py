@@ -1,8 +1,11 @@
 """Small file helpers: atomic writes and JSON/YAML without pickle.
 
-Every file in a run directory goes through `atomic_write`: the content is written to a
+Every file that is written whole goes through `atomic_write`: the content is written to a
 temporary file in the same directory, flushed to disk, then renamed over the target,
-so a crash never leaves a half-written file that looks valid.
+so a crash never leaves a half-written file that looks valid. The exceptions are the two
+append-only logs of a training run, metrics.jsonl and train.log: a crash can cut off their
+last line, and resuming rewrites metrics.jsonl (atomically) without it and without the
+records after the checkpoint (`Trainer._forget_metrics_after`); train.log keeps everything.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +42,18 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+@contextlib.contextmanager
+def atomic_text_writer(path: str | os.PathLike[str] | None) -> Iterator[IO[str]]:
+    """Where a command writes its text output: stdout when `path` is None, else `atomic_write`
+    (a temporary sibling renamed over `path` on success), so a failed or interrupted command
+    leaves the old file, or none, never a half-written one."""
+    if path is None:
+        yield sys.stdout
+        return
+    with atomic_write(path) as handle:
+        yield handle
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
