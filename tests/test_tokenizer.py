@@ -26,7 +26,9 @@ def test_train_load_and_round_trip(
     assert sorted(p.name for p in tmp_path.glob("*.model")) == expected
     assert not list(tmp_path.glob(".*"))  # no temporary files left
     assert tokenizer.joint is joint
-    assert tokenizer.src_vocab_size <= 500 and tokenizer.tgt_vocab_size <= (500 if joint else 420)
+    byte_pieces = 256  # byte fallback: on top of vocab_size
+    assert tokenizer.src_vocab_size <= 500 + byte_pieces
+    assert tokenizer.tgt_vocab_size <= (500 if joint else 420) + byte_pieces
     for vocab in (tokenizer.src_vocab(), tokenizer.tgt_vocab()):
         assert vocab[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
 
@@ -61,9 +63,11 @@ def test_statistics_unk_rate_and_coverage(
 
     unseen = data_tokenizer.statistics(["我龘", "你 好"], "tgt")  # 龘 is not in the vocabulary
     assert unseen["char_coverage"] == pytest.approx(3 / 4)
-    assert unseen["unk_rate"] == pytest.approx(1 / unseen["tokens"])
+    assert unseen["unk_rate"] == 0.0  # byte fallback: 龘 is three byte pieces, not <unk>
     assert unseen["unknown_chars"] == "龘"
-    assert UNK_ID in data_tokenizer.encode_tgt("龘")
+    ids = data_tokenizer.encode_tgt("龘")
+    assert UNK_ID not in ids and len(set(ids) & data_tokenizer.byte_ids("tgt")) == 3
+    assert data_tokenizer.decode_tgt(ids) == "龘"
 
 
 def test_vocabulary_too_small_for_the_characters(tmp_path: Path, data_text_files: tuple[Path, Path]) -> None:

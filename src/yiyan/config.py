@@ -65,6 +65,10 @@ class TokenizerConfig:
     max_sentences: int = 2_000_000  # SentencePiece trains on a bounded random sample
     hard_vocab_limit: bool = False  # shrink the vocabulary on small corpora instead of failing
     seed: int = 1
+    # a character outside the vocabulary becomes its UTF-8 bytes (<0xE4>…) instead of <unk>, so
+    # any character can be read and produced; the 256 byte pieces come on top of vocab_size.
+    # Runs trained without it still load (their tokenizer model says which they use)
+    byte_fallback: bool = True
     # pieces never split, e.g. the source-side tag "<BT>" of back-translated pairs (configs/backtranslation*.yaml)
     user_symbols: list[str] = field(default_factory=list)
 
@@ -127,9 +131,10 @@ class DecodingConfig:
     length_penalty: float = 1.0  # score / length**alpha
     max_length_ratio: float = 1.5  # max output tokens = ratio * source tokens + max_length_offset
     max_length_offset: int = 10
-    max_input_tokens: int = 250  # longer inputs are truncated with a warning
+    max_input_tokens: int = 250  # longer inputs are cut at clause boundaries and translated in parts
     no_repeat_ngram_size: int = 0  # 0 = off
     batch_size: int = 64  # sentences per decoding batch
+    zh_punctuation: bool = False  # Chinese output: ASCII , ? ! : ; between Chinese characters → full-width
 
 
 @dataclass

@@ -3,8 +3,9 @@
     translator = load_translator("runs/demo")          # a run: yiyan.translate.Translator
     translator = load_translator("exports/demo-ct2")   # yiyan_export.json: CT2Translator
 
-Both engines have the same `translate` / `translate_detailed` interface and options; only the
-PyTorch engine returns attention weights (`supports_attention`). Loading the CTranslate2
+Both engines are `yiyan.pipeline.TextPipeline`s: the same `translate` / `translate_detailed` /
+`translate_document` interface and options; only the PyTorch engine returns attention weights
+(`supports_attention`). Loading the CTranslate2
 engine never imports torch.
 """
 
@@ -17,7 +18,7 @@ from yiyan.errors import CheckpointError, YiyanError
 from yiyan.export import EXPORT_FILE
 
 if TYPE_CHECKING:
-    from yiyan.export.ctranslate2 import CT2Translator
+    from yiyan.ct2_engine import CT2Translator
     from yiyan.translate import Translator
 
 Engine = Literal["torch", "ctranslate2"]
@@ -63,7 +64,7 @@ def load_translator(
                 f"{path} is a training run; export it first: yiyan export {path} --to ctranslate2 -o OUT, "
                 "then translate with OUT"
             )
-        from yiyan.export.ctranslate2 import CT2Translator
+        from yiyan.ct2_engine import CT2Translator
 
         return CT2Translator.load(
             path,

@@ -1,6 +1,8 @@
-"""Translator: text in, text out, for a trained run.
+"""Translator: text in, text out, for a trained run (the PyTorch engine).
 
-    normalize → encode (SentencePiece) → sort by length → batch → search → decode → input order
+The text side — normalize → encode → cut over-long → sort by length → batch → decode → input
+order, and documents — is `yiyan.pipeline.TextPipeline`, shared with the CTranslate2 engine;
+this module holds the search over the model (`search_ids`).
 
 `Translator.load(run_dir)` reads a run directory (config.yaml, tokenizer/, model.json,
 model.safetensors); `Translator(model, tokenizer, ...)` wraps an in-memory model, which
@@ -10,7 +12,6 @@ is how the trainer scores the dev set.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -19,17 +20,18 @@ import torch
 
 from yiyan.checkpoint import load_model
 from yiyan.config import Config, DecodingConfig, config_from_dict
-from yiyan.data.corpus import Normalization, normalize_text
+from yiyan.data.corpus import Normalization
 from yiyan.data.tokenizer import Tokenizer
+from yiyan.decoding_options import search_arguments
 from yiyan.errors import CheckpointError
 from yiyan.io import read_yaml
 from yiyan.models.base import Seq2SeqModel
+from yiyan.pipeline import Decoded, TextPipeline
 from yiyan.runtime import resolve_device
-from yiyan.search import search
-from yiyan.translation import Translation
-from yiyan.vocab import EOS_ID, PAD_ID
+from yiyan.search import Hypothesis, search_nbest
+from yiyan.translation import DocumentTranslation, Translation
 
-__all__ = ["Translation", "Translator", "load_run_config", "quantize_int8"]
+__all__ = ["DocumentTranslation", "Translation", "Translator", "load_run_config", "quantize_int8"]
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -69,7 +71,10 @@ def quantize_int8(model: Seq2SeqModel) -> Seq2SeqModel:
     return cast("Seq2SeqModel", quantized)
 
 
-class Translator:
+class Translator(TextPipeline):
+    """The PyTorch engine: `yiyan.pipeline.TextPipeline` (text → ids → text, for every engine)
+    over `yiyan.search` with this model."""
+
     def __init__(
         self,
         model: Seq2SeqModel,
@@ -98,9 +103,15 @@ class Translator:
             if torch_device.type != "cpu":
                 raise CheckpointError("--int8 (dynamic quantization) runs on CPU only")
             model = quantize_int8(model)
+        tokenizer = Tokenizer.load(run_dir / "tokenizer")
+        if tokenizer.special_ids != model.special_ids:
+            raise CheckpointError(
+                f"{run_dir}: the tokenizer's special ids {tokenizer.special_ids} differ from the model's "
+                f"{model.special_ids} (model.json)"
+            )
         translator = cls(
             model,
-            Tokenizer.load(run_dir / "tokenizer"),
+            tokenizer,
             decoding=config.decoding,
             src_normalization=config.data.src_normalization,
             device=torch_device,
@@ -109,53 +120,22 @@ class Translator:
         translator.run_dir = run_dir
         return translator
 
-    def translate(self, texts: Sequence[str], **options: Any) -> list[str]:
-        """Translate `texts`; options override the run's decoding config (beam=5, ...)."""
-        return [t.text for t in self.translate_detailed(texts, **options)]
-
-    def translate_detailed(
-        self, texts: Sequence[str], *, attention: bool = False, **options: Any
-    ) -> list[Translation]:
-        decoding = replace(self.decoding, **{k: v for k, v in options.items() if v is not None})
-        sources = [normalize_text(text, self.src_normalization) for text in texts]
-        encoded = [self._encode(text, decoding.max_input_tokens) for text in sources]
-        results: list[Translation | None] = [None] * len(texts)
-        order = sorted((i for i, ids in enumerate(encoded) if len(ids) > 1), key=lambda i: len(encoded[i]))
-        for i, ids in enumerate(encoded):
-            if len(ids) <= 1:  # empty input → empty output, no model call
-                results[i] = Translation(texts[i], "", [], [], 0.0, None)
-        for start in range(0, len(order), max(decoding.batch_size, 1)):
-            chunk = order[start : start + decoding.batch_size]
-            for i, translation in zip(
-                chunk, self._translate_batch([encoded[i] for i in chunk], decoding, attention)
-            ):
-                results[i] = replace(translation, source=texts[i])
-        return [r for r in results if r is not None]
-
-    def _encode(self, text: str, max_tokens: int) -> list[int]:
-        if not text:
-            return [EOS_ID]
-        ids = self.tokenizer.encode_src(text)
-        if len(ids) > max_tokens:
-            warnings.warn(
-                f"input of {len(ids)} tokens truncated to {max_tokens} (decoding.max_input_tokens): {text[:40]!r}…",
-                stacklevel=3,
-            )
-            ids = ids[:max_tokens]
-        return [*ids, EOS_ID]
-
     @torch.inference_mode()
-    def _translate_batch(
-        self, batch: list[list[int]], decoding: DecodingConfig, attention: bool
-    ) -> list[Translation]:
-        width = max(len(ids) for ids in batch)
-        src = torch.full((len(batch), width), PAD_ID, dtype=torch.long)
+    def search_ids(
+        self, batch: list[list[int]], decoding: DecodingConfig, *, attention: bool, **options: Any
+    ) -> list[Decoded]:
+        """Pad the batch (EOS appended to each source), search, return output ids per sentence;
+        options that are not DecodingConfig fields go to `yiyan.search.search_nbest`, the toolbox's
+        (nbest, sampling, seed, glossary, ...) through `yiyan.decoding_options`."""
+        special = self.model.special_ids  # the model's own (an imported model's may differ from ours)
+        width = max(len(ids) for ids in batch) + 1
+        src = torch.full((len(batch), width), special.pad, dtype=torch.long)
         for row, ids in enumerate(batch):
-            src[row, : len(ids)] = torch.tensor(ids)
+            src[row, : len(ids) + 1] = torch.tensor([*ids, special.eos])
         src = src.to(self.device)
-        src_mask = src != PAD_ID
+        src_mask = src != special.pad
         self.model.eval()
-        hypotheses = search(
+        nbest_lists = search_nbest(
             self.model,
             src,
             src_mask,
@@ -165,24 +145,14 @@ class Translator:
             max_length_offset=decoding.max_length_offset,
             no_repeat_ngram_size=decoding.no_repeat_ngram_size,
             need_attention=attention,
+            **search_arguments(options, batch, self.tokenizer, self.device),
         )
-        translations = []
-        for ids, hyp in zip(batch, hypotheses):
-            tgt_ids = list(hyp.tokens)
-            pieces = self.tokenizer.tgt_pieces(tgt_ids)
-            matrix = None
-            if attention and hyp.attention is not None:
-                matrix = hyp.attention.float().cpu().numpy()
-                if matrix.shape[0] > len(pieces):
-                    pieces = [*pieces, "</s>"]
-            translations.append(
-                Translation(
-                    source="",
-                    text=self.tokenizer.decode_tgt(tgt_ids),
-                    src_tokens=[*self.tokenizer.src_pieces(ids[:-1]), "</s>"],
-                    tgt_tokens=pieces,
-                    score=float(hyp.score),
-                    attention=matrix,
-                )
-            )
-        return translations
+        decoded = [[self._decoded(hyp, attention) for hyp in hypotheses] for hypotheses in nbest_lists]
+        if "nbest" in options:  # the n-best list was asked for
+            return [replace(hypotheses[0], alternatives=hypotheses) for hypotheses in decoded]
+        return [hypotheses[0] for hypotheses in decoded]
+
+    @staticmethod
+    def _decoded(hyp: Hypothesis, attention: bool) -> Decoded:
+        matrix = hyp.attention.float().cpu().numpy() if attention and hyp.attention is not None else None
+        return Decoded(list(hyp.tokens), float(hyp.score), matrix, hyp.normalised_score)

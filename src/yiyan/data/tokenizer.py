@@ -11,6 +11,7 @@ survives. Raw Chinese needs no word segmentation.
 from __future__ import annotations
 
 import itertools
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,8 @@ __all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_PIECES", "UNK_ID", "Side", "To
 
 Side = Literal["src", "tgt"]
 _NOT_DECODED = frozenset((PAD_ID, BOS_ID, EOS_ID))
+BYTE_PIECES = 256  # <0x00> … <0xFF>, added by tokenizer.byte_fallback
+_BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
 
 
 def _train_model(inputs: list[str], vocab_size: int, config: TokenizerConfig, prefix: Path) -> bytes:
@@ -38,8 +41,10 @@ def _train_model(inputs: list[str], vocab_size: int, config: TokenizerConfig, pr
             input=inputs,
             model_prefix=str(prefix),
             model_type=config.type,
-            vocab_size=vocab_size,
+            # the 256 byte pieces come on top of the learned ones: vocab_size keeps its meaning
+            vocab_size=vocab_size + (BYTE_PIECES if config.byte_fallback else 0),
             hard_vocab_limit=config.hard_vocab_limit,
+            byte_fallback=config.byte_fallback,
             character_coverage=config.character_coverage,
             user_defined_symbols=config.user_symbols,
             input_sentence_size=config.max_sentences,
@@ -199,9 +204,10 @@ class Tokenizer:
 
     def statistics(self, lines: Iterable[str], side: Side, batch_size: int = 1000) -> dict[str, Any]:
         """How well the vocabulary fits `lines`: unk rate (share of tokens that are UNK),
-        character coverage (share of non-space characters not mapped to UNK), tokens per
-        sentence, and the most frequent uncovered characters."""
+        character coverage (share of non-space characters not mapped to UNK or, with byte
+        fallback, to bytes), tokens per sentence, and the most frequent uncovered characters."""
         sp = self._sp(side)
+        uncovered = self.byte_ids(side) | {UNK_ID}
         sentences = tokens = unk_tokens = chars = 0
         unknown: Counter[str] = Counter()
         iterator = iter(lines)
@@ -210,10 +216,11 @@ class Tokenizer:
             chars += sum(len(text) - text.count(" ") for text in batch)
             for text, ids in zip(batch, sp.encode(batch, num_threads=1), strict=True):
                 tokens += len(ids)
-                if UNK_ID in ids:  # rare: find the uncovered characters
+                if not uncovered.isdisjoint(ids):  # rare: find the uncovered characters
                     unk_tokens += ids.count(UNK_ID)
                     for piece in sp.encode(text, return_type="proto").pieces:
-                        if piece.id == UNK_ID:
+                        # a byte piece's surface is empty but for the last byte of its character
+                        if piece.id == UNK_ID or _BYTE_PIECE.fullmatch(piece.piece):
                             unknown.update(piece.surface.replace(" ", ""))
         unk_chars = sum(unknown.values())
         return {
@@ -224,3 +231,7 @@ class Tokenizer:
             "char_coverage": 1.0 - unk_chars / chars if chars else 1.0,
             "unknown_chars": "".join(char for char, _ in unknown.most_common(30)),
         }
+
+    def byte_ids(self, side: Side) -> frozenset[int]:
+        """The ids of the byte pieces <0x00>…<0xFF> (tokenizer.byte_fallback; none without it)."""
+        return frozenset(i for i, piece in enumerate(self.vocab(side)) if _BYTE_PIECE.fullmatch(piece))

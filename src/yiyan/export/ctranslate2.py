@@ -11,48 +11,48 @@ Export maps every weight of `yiyan.models.transformer.Transformer` onto CTransla
     norm2/norm3 · feed_forward[0] · [2]          ffn.layer_norm · linear_0 · linear_1
     encoder_norm / decoder_norm (pre-norm only)  {encoder,decoder}.layer_norm
     output_projection (= tgt_embedding if tied)  decoder.projection (CTranslate2 stores equal tensors once)
+      (+ its bias: model.output_bias, Marian)    decoder.projection.bias
 
 The positions must be given: CTranslate2's built-in sinusoids are laid out [sin…, cos…] with a
 different frequency step, ours interleave sin/cos (Vaswani et al.). LayerNorm epsilon is ours
-(1e-5; CTranslate2 defaults to 1e-6). The vocabularies are our SentencePiece pieces by id, with
-"<unk>", "<s>" (the decoder start token) and "</s>" as CTranslate2 expects.
+(1e-5; CTranslate2 defaults to 1e-6). The vocabularies are the tokenizer's pieces by id; the
+unknown, decoder start and end tokens are the pieces at the model's special ids (ours: "<unk>",
+"<s>", "</s>"; an imported Marian model's: "<unk>", "<pad>", "</s>").
 
 An export directory holds CTranslate2's model.bin, config.json and vocabulary JSON, our
 SentencePiece model(s) and `yiyan_export.json` (languages, normalization, decoding defaults,
-the run's resolved config, where it came from). `CT2Translator` reads it without importing
-torch: the same normalization, SentencePiece, sorting/batching and decoding options as
-`yiyan.translate.Translator`, with the same greedy output token for token (see
-docs/deployment.md for what can differ in beam search).
+the run's resolved config, where it came from). The engine that translates with it,
+`CT2Translator`, is `yiyan.ct2_engine` (re-exported here for the old import path).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import shutil
 import tempfile
-import warnings
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from yiyan import __version__
-from yiyan.config import Config, DecodingConfig, ModelConfig, config_from_dict
-from yiyan.data.corpus import Normalization, normalize_text
+from yiyan.config import Config, ModelConfig
+from yiyan.ct2_engine import (
+    EXPORT_FORMAT,
+    CT2Translator,
+    import_ctranslate2,
+    is_export_dir,
+    read_export_metadata,
+)
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import CheckpointError, YiyanError
 from yiyan.export import EXPORT_FILE
-from yiyan.io import read_json, write_json
-from yiyan.translation import Translation
-from yiyan.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_PIECES, UNK_ID
+from yiyan.hardware import cpu_flags, cuda_available
+from yiyan.io import write_json
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from yiyan.models.transformer import EncoderLayer, Transformer
 
 __all__ = [
@@ -66,50 +66,15 @@ __all__ = [
     "cpu_flags",
     "export_ctranslate2",
     "is_export_dir",
+    "read_export_metadata",
 ]
 
-EXPORT_FORMAT = "yiyan-ctranslate2/1"
 QUANTIZATIONS = ("auto", "int8", "int8_float32", "int8_float16", "float16", "float32")
 ACTIVATIONS = {"relu": "RELU", "gelu": "GELU", "swish": "SWISH"}  # ours → ctranslate2.specs.Activation
 INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "avx512f")  # any of these: int8 beats float32
-EOS_PIECE, PAD_PIECE, BOS_PIECE = SPECIAL_PIECES[EOS_ID], SPECIAL_PIECES[PAD_ID], SPECIAL_PIECES[BOS_ID]
-
-
-def import_ctranslate2() -> ModuleType:
-    try:
-        import ctranslate2
-    except ImportError:
-        raise YiyanError(
-            "the CTranslate2 engine needs the ctranslate2 package: pip install 'yiyan[ct2]'"
-        ) from None
-    return ctranslate2
-
-
-def is_export_dir(path: str | Path) -> bool:
-    return (Path(path) / EXPORT_FILE).is_file()
 
 
 # ----------------------------------------------------------------------------- quantization
-
-
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
-    """The instruction-set flags of the first CPU in /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
-def cuda_available() -> bool:
-    try:
-        return bool(import_ctranslate2().get_cuda_device_count() > 0)
-    except (YiyanError, RuntimeError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -203,10 +168,12 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
     ):
         if len(vocab) != size:
             raise CheckpointError(f"the {side} tokenizer has {len(vocab)} pieces but the model {size}")
-        if tuple(vocab[:4]) != SPECIAL_PIECES:
-            raise CheckpointError(
-                f"the {side} vocabulary starts {vocab[:4]}, expected {list(SPECIAL_PIECES)}"
-            )
+    special = model.special_ids
+    if tokenizer.special_ids != special:
+        raise CheckpointError(
+            f"the tokenizer's special ids {tokenizer.special_ids} differ from the model's {special}"
+        )
+    src_pieces, tgt_pieces = tokenizer.src_vocab(), tokenizer.tgt_vocab()
     pre_norm = config.norm == "pre"
     spec = transformer_spec.TransformerSpec.from_config(
         (config.encoder_layers, config.decoder_layers),
@@ -214,10 +181,10 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
         pre_norm=pre_norm,
         activation=getattr(common_spec.Activation, ACTIVATIONS[config.activation]),
     )
-    spec.config.unk_token = SPECIAL_PIECES[UNK_ID]
-    spec.config.bos_token = BOS_PIECE
-    spec.config.eos_token = EOS_PIECE
-    spec.config.decoder_start_token = BOS_PIECE
+    spec.config.unk_token = src_pieces[special.unk]
+    spec.config.bos_token = tgt_pieces[special.bos]
+    spec.config.eos_token = tgt_pieces[special.eos]
+    spec.config.decoder_start_token = tgt_pieces[special.bos]
     spec.config.add_source_bos = False
     spec.config.add_source_eos = False  # CT2Translator appends "</s>" itself, as the PyTorch Translator does
     spec.config.layer_norm_epsilon = float(encoder_layers[0].norm1.eps)
@@ -230,6 +197,8 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
     encoder.embeddings[0].weight = _array(model.src_embedding.weight)
     decoder.embeddings.weight = _array(model.tgt_embedding.weight)
     decoder.projection.weight = _array(model.output_projection.weight)
+    if model.output_projection.bias is not None:  # Marian's final_logits_bias
+        decoder.projection.bias = _array(model.output_projection.bias)
     if pre_norm:
         _layer_norm(encoder.layer_norm, model.encoder_norm)
         _layer_norm(decoder.layer_norm, model.decoder_norm)
@@ -243,8 +212,8 @@ def build_spec(model: Transformer, tokenizer: Tokenizer) -> Any:
         _sublayer(layer_spec.attention, dec.norm2, cross.q, cross.kv, cross.out)
         _sublayer(layer_spec.ffn, dec.norm3, dec.feed_forward[0], dec.feed_forward[2])
 
-    spec.register_source_vocabulary(tokenizer.src_vocab())
-    spec.register_target_vocabulary(tokenizer.tgt_vocab())
+    spec.register_source_vocabulary(src_pieces)
+    spec.register_target_vocabulary(tgt_pieces)
     return spec
 
 
@@ -307,7 +276,7 @@ def export_ctranslate2(
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; an export is an ordinary directory
     try:
         spec.save(str(tmp))
-        models = ["joint.model"] if tokenizer.joint else ["src.model", "tgt.model"]
+        models = tokenizer.model_files
         for name in models:
             shutil.copyfile(run_dir / "tokenizer" / name, tmp / name)
         write_json(tmp / EXPORT_FILE, _metadata(config, run_dir, choice, models))
@@ -340,192 +309,3 @@ def _metadata(
         "ctranslate2_version": ctranslate2.__version__,
         "config": config.to_dict(),
     }
-
-
-# ----------------------------------------------------------------------------- translation
-
-
-def _max_lengths(source_lengths: Sequence[int], decoding: DecodingConfig, max_positions: int) -> list[int]:
-    """Per sentence, the most tokens before EOS: the float32 arithmetic of
-    `yiyan.search.max_output_lengths` (ratio · source tokens + offset), capped like
-    `Transformer.max_output_length` (max_positions - 1)."""
-    lengths = np.asarray(source_lengths, dtype=np.float32) * np.float32(decoding.max_length_ratio)
-    limits = lengths.astype(np.int64) + decoding.max_length_offset
-    return [int(limit) for limit in np.minimum(limits, max_positions - 1)]
-
-
-class CT2Translator:
-    """Text in, text out with an exported CTranslate2 model; the interface of `Translator`.
-
-    `translate(texts, beam=, length_penalty=, max_length_ratio=, no_repeat_ngram_size=,
-    batch_size=)` and `translate_detailed` take the same options (defaults: the run's decoding
-    config); attention weights are not available.
-    """
-
-    engine = "ctranslate2"
-    supports_attention = False
-
-    def __init__(
-        self,
-        translator: Any,
-        tokenizer: Tokenizer,
-        *,
-        decoding: DecodingConfig | None = None,
-        src_normalization: Normalization = "NFKC",
-        max_positions: int = ModelConfig.max_positions,
-    ) -> None:
-        self.translator = translator  # a ctranslate2.Translator
-        self.tokenizer = tokenizer
-        self.decoding = decoding or DecodingConfig()
-        self.src_normalization = src_normalization
-        self.max_positions = max_positions
-        self.config: Config | None = None
-        self.model_dir: Path | None = None
-        self.run_dir: Path | None = None  # = model_dir: where `yiyan evaluate` writes eval/
-        self.metadata: dict[str, Any] = {}
-        self._tgt_ids = {piece: i for i, piece in enumerate(tokenizer.tgt_vocab())}
-
-    @classmethod
-    def load(
-        cls,
-        export_dir: str | Path,
-        *,
-        device: str = "auto",
-        compute_type: str = "default",
-        inter_threads: int = 1,
-        intra_threads: int = 0,
-    ) -> CT2Translator:
-        """Load `yiyan export` output. `compute_type` "default" runs the exported weight type
-        (CTranslate2 falls back where the device lacks it); `intra_threads` 0 = CTranslate2's default."""
-        ctranslate2 = import_ctranslate2()
-        export_dir = Path(export_dir)
-        metadata = read_export_metadata(export_dir)
-        config = config_from_dict(metadata["config"])
-        try:
-            translator = ctranslate2.Translator(
-                str(export_dir),
-                device=device,
-                compute_type=compute_type,
-                inter_threads=inter_threads,
-                intra_threads=intra_threads,
-            )
-        except (RuntimeError, ValueError) as error:
-            raise YiyanError(f"{export_dir}: CTranslate2 cannot load the model: {error}") from None
-        ct2 = cls(
-            translator,
-            Tokenizer.load(export_dir),
-            decoding=config.decoding,
-            src_normalization=config.data.src_normalization,
-            max_positions=config.model.max_positions,
-        )
-        ct2.config, ct2.model_dir, ct2.run_dir, ct2.metadata = config, export_dir, export_dir, metadata
-        return ct2
-
-    @property
-    def compute_type(self) -> str:
-        return str(self.translator.compute_type)
-
-    def translate(self, texts: Sequence[str], **options: Any) -> list[str]:
-        """Translate `texts`; options override the export's decoding config (beam=5, ...)."""
-        return [t.text for t in self.translate_detailed(texts, **options)]
-
-    def translate_detailed(
-        self, texts: Sequence[str], *, attention: bool = False, **options: Any
-    ) -> list[Translation]:
-        if attention:
-            raise YiyanError(
-                "attention weights are not available with the CTranslate2 engine; use the training run "
-                "with the PyTorch engine"
-            )
-        decoding = replace(self.decoding, **{k: v for k, v in options.items() if v is not None})
-        encoded = self._encode([normalize_text(text, self.src_normalization) for text in texts], decoding)
-        limits = _max_lengths([len(ids) for ids in encoded], decoding, self.max_positions)
-        results = [Translation(text, "", [], [], 0.0, None) for text in texts]  # empty input → empty output
-        order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
-        size = max(decoding.batch_size, 1)
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            # CTranslate2 takes one length limit per call. Greedy search decodes the chunk to its
-            # largest limit and cuts each output at its own (the same tokens). Beam search prunes
-            # differently near the limit, so the chunk is split where the limit changes (limits
-            # grow with the source length: each split is contiguous).
-            groups = (
-                [chunk]
-                if decoding.beam == 1
-                else [list(g) for _, g in itertools.groupby(chunk, limits.__getitem__)]
-            )
-            for rows in groups:
-                batch = [encoded[i] for i in rows]
-                for i, translation in zip(
-                    rows, self._translate_batch(batch, [limits[i] for i in rows], decoding)
-                ):
-                    results[i] = replace(translation, source=texts[i])
-        return results
-
-    def _encode(self, texts: list[str], decoding: DecodingConfig) -> list[list[int]]:
-        """Source ids without EOS ([] for empty input), truncated like `Translator`."""
-        encoded = self.tokenizer.encode_batch(texts, "src")
-        for text, ids in zip(texts, encoded):
-            if len(ids) > decoding.max_input_tokens:
-                warnings.warn(
-                    f"input of {len(ids)} tokens truncated to {decoding.max_input_tokens} "
-                    f"(decoding.max_input_tokens): {text[:40]!r}…",
-                    stacklevel=4,
-                )
-                del ids[decoding.max_input_tokens :]
-        return encoded
-
-    def _translate_batch(
-        self, batch: list[list[int]], limits: list[int], decoding: DecodingConfig
-    ) -> list[Translation]:
-        """Decode `batch`; sentence i may have `limits[i]` tokens before EOS.
-
-        The PyTorch search allows only EOS once a hypothesis has its limit of tokens. CTranslate2
-        cannot force EOS: it runs one step more, and an output longer than the limit is cut
-        back to it — the same tokens for greedy search. Scores come back unnormalized (summed
-        log-probabilities including EOS), as the PyTorch search reports them.
-        """
-        length_penalty = 0.0 if decoding.beam == 1 else decoding.length_penalty
-        sources = [[*self.tokenizer.src_pieces(ids), EOS_PIECE] for ids in batch]
-        try:
-            outputs = self.translator.translate_batch(
-                sources,
-                beam_size=decoding.beam,
-                length_penalty=length_penalty,  # score / |y|^α, |y| counting EOS (return_end_token)
-                no_repeat_ngram_size=decoding.no_repeat_ngram_size,
-                suppress_sequences=[[PAD_PIECE], [BOS_PIECE]],  # never produced, as in yiyan.search
-                max_decoding_length=max(limits) + 1,
-                min_decoding_length=0,  # EOS may come first (CTranslate2's default forbids it)
-                max_input_length=0,  # truncated in _encode already
-                return_end_token=True,
-                return_scores=True,
-            )
-        except (RuntimeError, ValueError) as error:
-            raise YiyanError(f"CTranslate2 failed to translate: {error}") from None
-        hypotheses, scores = [], []
-        for output, limit in zip(outputs, limits, strict=True):
-            pieces: list[str] = list(output.hypotheses[0])
-            scores.append(float(output.scores[0]) * len(pieces) ** length_penalty)
-            hypotheses.append((pieces[:-1] if pieces[-1:] == [EOS_PIECE] else pieces)[:limit])
-        # one SentencePiece call for the whole batch (each call starts a thread pool)
-        texts = self.tokenizer.decode_batch([[self._tgt_ids[p] for p in h] for h in hypotheses], "tgt")
-        return [
-            Translation("", text, source, pieces, score, None)
-            for source, pieces, score, text in zip(sources, hypotheses, scores, texts, strict=True)
-        ]
-
-
-def read_export_metadata(export_dir: str | Path) -> dict[str, Any]:
-    path = Path(export_dir) / EXPORT_FILE
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: not found — is {export_dir} a CTranslate2 export? Create one with "
-            "`yiyan export RUN_DIR --to ctranslate2 -o OUT`"
-        )
-    try:
-        metadata: dict[str, Any] = read_json(path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: corrupt ({error})") from None
-    if metadata.get("format") != EXPORT_FORMAT or "config" not in metadata:
-        raise CheckpointError(f"{path}: not a {EXPORT_FORMAT} export description")
-    return metadata
