@@ -53,13 +53,22 @@ typecheck: install
 	$(BIN)/mypy
 
 # Headless Chromium for the browser test and a CJK font for heatmaps (Debian packages; never
-# `playwright install`). Best effort: without them those tests skip with a clear reason.
+# `playwright install`). Without them those tests skip with a clear reason; with CI=true this step
+# fails instead (and so would the skips: tests/ci_skips.py).
 system-deps:
-	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then :; else \
+	@have() { command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; }; \
+	if ! have; then \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  { $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null \
-	    || { $(APT_GET) update >/dev/null && $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null; }; } \
-	  || echo "warning: could not install $(SYSTEM_PKGS); the browser test will be skipped"; \
+	  $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null 2>&1 \
+	    || { $(APT_GET) update >/dev/null 2>&1 \
+	         && $(APT_GET) install -y --no-install-recommends $(SYSTEM_PKGS) >/dev/null 2>&1; }; \
+	fi; \
+	if ! have; then \
+	  if [ "$$CI" = true ]; then \
+	    echo "error: could not install $(SYSTEM_PKGS); with CI=true the browser and CJK-font tests must run" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "warning: could not install $(SYSTEM_PKGS); the browser and CJK-font tests will be skipped"; \
 	fi
 
 pytest: install system-deps

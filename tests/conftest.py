@@ -1,4 +1,5 @@
-"""Shared test fixtures. Data fixtures are prefixed `data_`."""
+"""Shared test fixtures (data fixtures are prefixed `data_`), and the CI rule on skips:
+with CI=true a skip is a failure unless ci_skips.ALLOWED_SKIPS_IN_CI allows it (see ci_skips.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401  (hooks)
 from yiyan.config import TokenizerConfig
 from yiyan.data.tokenizer import Tokenizer
 
-# The Tatoeba corpus lives beside the repository (never copied into it).
+# The shared data lives beside the repository, never copied into it: <repo>/../shared/data
+# (CI runs in a fresh clone with a copy of shared/ next to it).
 DATA_TATOEBA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tatoeba-cmn"
 
 

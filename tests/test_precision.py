@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from scale_helpers import records, run_config
-from yiyan import runtime
 from yiyan.errors import YiyanError
 from yiyan.runtime import precision_name, resolve_precision
 from yiyan.training.trainer import Trainer
@@ -56,11 +55,21 @@ def test_explicit_precisions() -> None:
     assert [precision_name(d) for d in (None, torch.bfloat16, torch.float16)] == ["fp32", "bf16", "fp16"]
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_on_cpu_is_fp32(monkeypatch: pytest.MonkeyPatch, amx: bool) -> None:
+def test_auto_on_cpu_is_fp32() -> None:
     # measured: bf16 autocast is no faster than fp32 on CPU, even with AMX (docs/scaling.md)
-    monkeypatch.setattr(runtime, "cpu_has_amx_bf16", lambda: amx)
     assert resolve_precision("auto", CPU) is None
+
+
+@pytest.mark.parametrize(("bf16_supported", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_on_a_gpu_follows_its_bf16_support(
+    monkeypatch: pytest.MonkeyPatch, bf16_supported: bool, expected: torch.dtype
+) -> None:
+    # resolve_precision asks torch.cuda.is_bf16_supported(); a torch.device("cuda") needs no GPU
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_supported)
+    assert resolve_precision("auto", torch.device("cuda")) is expected
+    if not bf16_supported:
+        with pytest.raises(YiyanError, match="does not support bfloat16"):
+            resolve_precision("bf16", torch.device("cuda"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
