@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yiyan import __version__
+from yiyan.errors import YiyanError
 from yiyan.serve import libretranslate
 from yiyan.serve.batcher import Batcher, Options, QueueFull, Result, ShuttingDown
 from yiyan.serve.body_limit import BodyLimit
@@ -257,7 +258,8 @@ def create_app(translator: TranslatorLike, settings: ServeSettings | None = None
         notes = []
         if body.attention and not info.attention:
             notes.append(ATTENTION_UNAVAILABLE.format(engine=info.engine))
-        options = Options(body.beam, body.max_length_ratio, attention)
+        glossary = tuple((source, target) for source, target in body.glossary) if body.glossary else None
+        options = Options(body.beam, body.max_length_ratio, attention, glossary=glossary)
         translations: list[TranslationOut] | list[DocumentOut]
         if body.input_format == "lines":
             results = await _run(batcher, body.items, options, settings)
@@ -382,6 +384,8 @@ async def _run(batcher: Batcher, texts: list[str], options: Options, settings: S
         ) from None
     except ShuttingDown as error:
         raise ApiError(503, str(error)) from None
+    except YiyanError as error:  # options the request may not combine (a glossary term too long, …)
+        raise ApiError(422, str(error)) from None
     except Exception as error:
         raise ApiError(500, "translation failed", f"{type(error).__name__}: {error}") from None
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from yiyan.serve.documents import translate_documents
 from yiyan.serve.settings import DocumentLike, TranslationLike, TranslatorLike
@@ -47,11 +48,16 @@ class Options:
     max_length_ratio: float | None = None
     attention: bool = False
     document: bool = False  # texts are documents: translate_document, not translate_detailed
+    glossary: tuple[tuple[str, str], ...] | None = None  # (source term, target term) pairs
 
-    def translator_kwargs(self) -> dict[str, float | int | None]:
+    def translator_kwargs(self) -> dict[str, Any]:
         return {
             k: v
-            for k, v in (("beam", self.beam), ("max_length_ratio", self.max_length_ratio))
+            for k, v in (
+                ("beam", self.beam),
+                ("max_length_ratio", self.max_length_ratio),
+                ("glossary", self.glossary),
+            )
             if v is not None
         }
 

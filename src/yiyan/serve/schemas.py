@@ -32,6 +32,21 @@ class TranslateRequest(BaseModel):
         "sentences, segmented and re-assembled); html: documents in HTML, only text nodes translated",
     )
 
+    glossary: list[list[str]] | None = Field(
+        None,
+        description="terminology: [source term, target term] pairs; a sentence containing a source term "
+        "(case-insensitive, whole words) gets the target term in its translation (constrained beam search; "
+        "PyTorch engine only)",
+        examples=[[["router", "路由器"]]],
+    )
+
+    @model_validator(mode="after")
+    def _glossary_pairs(self) -> TranslateRequest:
+        for i, pair in enumerate(self.glossary or []):
+            if len(pair) != 2 or not all(term.strip() for term in pair):
+                raise ValueError(f"glossary[{i}]: expected two non-empty terms [source, target]")
+        return self
+
     @model_validator(mode="after")
     def _one_of_text_texts(self) -> TranslateRequest:
         if (self.text is None) == (self.texts is None):
