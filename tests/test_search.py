@@ -123,19 +123,6 @@ def test_incremental_search_equals_full_redecoding(
 
 
 @pytest.mark.parametrize(("kind", "trained"), MODELS, ids=MODEL_IDS)
-@pytest.mark.parametrize("ngram", [0, 2])
-def test_beam_one_is_greedy(kind: str, trained: bool, ngram: int) -> None:
-    m = model(kind, trained)
-    src, src_mask = sources(SENTENCES)
-    limits = max_output_lengths(src_mask, 1.5, 4)
-    greedy = greedy_search(m, src, src_mask, limits, no_repeat_ngram_size=ngram, need_attention=True)
-    beam = beam_search(m, src, src_mask, 1, 1.0, limits, no_repeat_ngram_size=ngram, need_attention=True)
-    for g, b in zip(greedy, beam, strict=True):
-        assert g.tokens == b.tokens and g.score == b.score
-        assert g.attention is not None and b.attention is not None and torch.equal(g.attention, b.attention)
-
-
-@pytest.mark.parametrize(("kind", "trained"), MODELS, ids=MODEL_IDS)
 @pytest.mark.parametrize("beam", [1, 3])
 def test_batched_equals_alone(kind: str, trained: bool, beam: int) -> None:
     m = model(kind, trained)
