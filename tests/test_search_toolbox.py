@@ -177,7 +177,7 @@ def test_constrained_outputs_contain_every_term(kind: str, beam: int) -> None:
 def test_a_term_longer_than_the_maximum_output_is_refused() -> None:
     src, src_mask = sources(SENTENCES[:1])
     limit = int(max_output_lengths(src_mask, 1.5, 10)[0])
-    with pytest.raises(ConfigError, match="glossary: the target terms of input 1 need"):
+    with pytest.raises(ConfigError, match="glossary: a sentence calls for target terms of"):
         search(trained("rnn"), src, src_mask, beam=4, constraints=[[[5] * (limit + 1)]])
     with pytest.raises(ConfigError, match="cannot be combined with sampling"):
         search(trained("rnn"), src, src_mask, sampling=True, constraints=[[[5]]])

@@ -211,7 +211,7 @@ def test_translate_cli_glossary_and_its_bad_lines(
         ("love 喜欢\n", "terms.tsv:1: no tab"),
         ("love\t喜欢\textra\n", "terms.tsv:1: 3 columns"),
         ("\t喜欢\n", "terms.tsv:1: empty source term"),
-        ("love\t" + "喜欢" * 200 + "\n", "need .* tokens, more than its maximum output length"),
+        ("love\t" + "喜欢" * 200 + "\n", "calls for target terms of .* more than its maximum output length"),
     ]:
         terms.write_text(content, encoding="utf-8")
         assert main([*args, "--glossary", str(terms)]) == 2

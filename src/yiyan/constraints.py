@@ -43,17 +43,16 @@ class ConstrainedBeamRule(BeamRule):
     ) -> None:
         super().__init__(beam)
         self.eos = eos
-        for sentence, (sentence_terms, limit) in enumerate(
-            zip(constraints, max_lengths.tolist(), strict=True)
-        ):
+        for sentence_terms, limit in zip(constraints, max_lengths.tolist(), strict=True):
             needed = sum(len(term) for term in sentence_terms)
             if needed > limit:
                 raise ConfigError(
-                    f"glossary: the target terms of input {sentence + 1} need {needed} tokens, more than "
-                    f"its maximum output length ({limit}; raise decoding.max_length_ratio or max_length_offset)"
+                    f"glossary: a sentence calls for target terms of {needed} tokens in all, more than its "
+                    f"maximum output length ({limit} tokens; raise decoding.max_length_ratio or "
+                    "max_length_offset, or shorten the terms)"
                 )
             if any(len(term) == 0 for term in sentence_terms):
-                raise ConfigError(f"glossary: a target term of input {sentence + 1} has no tokens")
+                raise ConfigError("glossary: a target term has no tokens")
         count = max(len(terms) for terms in constraints)
         width = max((len(term) for terms in constraints for term in terms), default=1)
         terms = torch.zeros(len(constraints), count, width, dtype=torch.long)
