@@ -42,6 +42,7 @@ echo "== 3. yiyan train on the GPU, then --resume"
 RUN="$OUT/run"
 rm -rf "$RUN"
 COMMON=(--run-dir "$RUN" --quiet --set training.device=cuda --set training.eval_every=20
+        --set data.corpus=hsk --set data.exclude=null  # no network there: the HSK package, not Tatoeba
         --set training.eval_max_sentences=50 --set training.log_every=10)
 "$PY" -m yiyan train configs/demo.yaml "${COMMON[@]}" --max-steps 40
 "$PY" -m yiyan train configs/demo.yaml "${COMMON[@]}" --max-steps 60 --resume
@@ -53,7 +54,7 @@ if [ "$GPUS" -ge 2 ]; then
     RUN2="$OUT/run-2gpu"
     rm -rf "$RUN2"
     "$PY" -m yiyan train configs/demo.yaml --run-dir "$RUN2" --quiet --set training.device=cuda \
-        --set training.eval_every=20 --set training.eval_max_sentences=50 --max-steps 40 --nproc 2
+        --set data.corpus=hsk --set data.exclude=null --set training.eval_every=20 --set training.eval_max_sentences=50 --max-steps 40 --nproc 2
     grep -h "training transformer\|done" "$RUN2/train.log"
     cp "$RUN2/train_summary.json" "$OUT/train_summary_2gpu.json"
 else

@@ -64,18 +64,24 @@ def test_prepare_end_to_end(tmp_path: Path, data_hsk_pairs: list[tuple[str, str]
         "kept": 300,
         "dropped": {"empty": 1, "too_long": 1, "length_ratio": 1, "duplicate": 1},
     }
-    assert report["sentences"] == {"train": 260, "dev": 20, "test": 20}
+    # 260 pairs stay for train, minus those sharing a sentence with dev or test (decontamination)
+    contaminated = report["decontamination"]["dropped"]
+    assert contaminated["exclude"] == 0 and 0 < contaminated["dev"] + contaminated["test"] < 20
+    train = 260 - contaminated["dev"] - contaminated["test"]
+    assert report["sentences"] == {"train": train, "dev": 20, "test": 20}
     assert report["tokenizer"]["joint"] and report["tokenizer"]["src_vocab_size"] <= 500 + 256  # + byte pieces
     assert report["statistics"]["train"]["tgt"]["char_coverage"] == 1.0
     assert report["statistics"]["dev"]["src"]["tokens_per_sentence"] > 1
     assert report["tokens"]["dev"]["tgt"] > 20 and report["seconds"] >= 0
-    assert any("train 260, dev 20, test 20" in line for line in logged)
+    assert any(f"train {train}, dev 20, test 20" in line for line in logged)
 
     splits = {
         s: list(zip(lines(run / f"data/{s}.en"), lines(run / f"data/{s}.zh"), strict=True))
         for s in report["sentences"]
     }
-    assert sorted(splits["train"] + splits["dev"] + splits["test"]) == sorted(pairs)  # disjoint, complete
+    everything = splits["train"] + splits["dev"] + splits["test"]
+    assert len(set(everything)) == len(everything) and set(everything) <= set(pairs)  # disjoint
+    assert len(pairs) - len(everything) == contaminated["dev"] + contaminated["test"]  # all but those
     assert lines(run / "data/dev.ref.zh") == [zh for _, zh in splits["dev"]]
     tokenizer = Tokenizer.load(run / "tokenizer")
     for split, texts in splits.items():
@@ -133,7 +139,9 @@ def test_explicit_splits_keep_untouched_references(
         "duplicate": 0,
     }
     assert report["overlap_with_train"] == {"dev": 2}
-    assert report["sentences"] == {"train": 90, "dev": 3, "test": 10}  # test held out of train
+    # test held out of train; the dev pair also in train is then dropped from train (decontamination)
+    assert report["decontamination"]["dropped"] == {"dev": 1, "test": 0, "exclude": 0}
+    assert report["sentences"] == {"train": 89, "dev": 3, "test": 10}
     assert set(report["cleaning"]) == {"train", "dev"}
 
 

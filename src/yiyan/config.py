@@ -24,9 +24,20 @@ from yiyan.errors import ConfigError
 from yiyan.io import read_json
 from yiyan.training.schedule import check_schedule
 
-# A corpus is a path to a TSV or JSONL file, the word "hsk" for the embedded HSK corpus,
-# or a list of two line-aligned plain-text files [source_file, target_file].
-CorpusSpec = str | list[str]
+
+@dataclass
+class CorpusEntry:
+    """One corpus of a mixture, with a weight: each of its training pairs is written `weight`
+    times (the fractional part sampled), so 2 doubles a corpus and 0.5 keeps half of it."""
+
+    corpus: str | list[str]
+    weight: float = 1.0
+
+
+# A corpus is a path to a TSV or JSONL file, the name of an embedded corpus ("hsk", "tatoeba",
+# "cedict"; see data/corpus.py), a list of two line-aligned plain-text files
+# [source_file, target_file], or a list of corpora to mix: names, paths or {corpus, weight}.
+CorpusSpec = str | list[str | CorpusEntry]
 
 
 @dataclass
@@ -37,7 +48,7 @@ class DataConfig:
     train: CorpusSpec | None = None  # or explicit splits (then `corpus` must be null)
     dev: CorpusSpec | None = None
     test: CorpusSpec | None = None
-    format: Literal["auto", "tsv", "plain", "jsonl", "hsk"] = "auto"
+    format: Literal["auto", "tsv", "plain", "jsonl", "hsk", "tatoeba", "cedict"] = "auto"
     tsv_src_column: int = 0  # TSV columns (0-based) holding source and target
     tsv_tgt_column: int = 1
     jsonl_src_key: str | None = None  # JSONL keys; default: the language codes
@@ -48,6 +59,9 @@ class DataConfig:
     max_length_ratio: float = 9.0  # drop pairs whose char-length ratio exceeds this
     ratio_min_chars: int = 10  # ... only applied when the longer side has at least this many chars
     deduplicate: bool = True
+    zh_script: Literal["simplified", "keep"] = "simplified"  # traditional → simplified (data/script.py)
+    decontaminate: bool = True  # drop training pairs whose source or target is in dev, test or exclude
+    exclude: CorpusSpec | None = None  # corpora no training sentence may come from (e.g. a later test set)
     dev_size: int = 500  # sentences held out when one corpus is split
     test_size: int = 500
     split_seed: int = 1234
@@ -266,6 +280,21 @@ def check_ranges(config: Any, prefix: str = "") -> None:
             check_value(key, value)
 
 
+CORPUS_WEIGHT = Range(0, 100, low_open=True)
+
+
+def check_corpus_weights(data: DataConfig) -> None:
+    """The weights of a corpus mixture (data.corpus / data.train) are in CORPUS_WEIGHT."""
+    for key in ("corpus", "train"):
+        spec = getattr(data, key)
+        for index, entry in enumerate(spec if isinstance(spec, list) else []):
+            if isinstance(entry, CorpusEntry) and entry.weight not in CORPUS_WEIGHT:
+                raise ConfigError(
+                    f"config key 'data.{key}[{index}].weight': {entry.weight!r} is out of range "
+                    f"(must be {CORPUS_WEIGHT})"
+                )
+
+
 @dataclass
 class Config:
     name: str = "run"
@@ -295,6 +324,7 @@ class Config:
             )
         if d.corpus is None and not d.train:
             raise ConfigError("data: no corpus — set 'data.corpus' or 'data.train'")
+        check_corpus_weights(d)
         if any(not symbol or symbol != "".join(symbol.split()) for symbol in t.user_symbols):
             raise ConfigError(f"tokenizer.user_symbols: each must be a non-empty word, got {t.user_symbols}")
         if m.tie_embeddings and not t.joint:

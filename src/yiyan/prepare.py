@@ -22,6 +22,15 @@ corpus before the split, so no held-out pair also appears in train. Explicit dev
 corpora are cleaned without deduplication; the report counts their pairs that also
 occur in train (`overlap_with_train`) but keeps them.
 
+Mixing: `corpus` / `train` may list several corpora; each training pair of a corpus with
+weight w is written floor(w) times, plus once more with probability w − floor(w) (seeded).
+Held-out pairs are drawn from all corpora alike, each once.
+
+Decontamination (`data.decontaminate`, on by default; data/decontaminate.py): train is first
+written to a temporary file; once dev and test are known it is filtered into data/train.*,
+dropping every pair whose source or target occurs in dev, test or the `data.exclude`
+corpora; the drops are counted by reason in the report's `decontamination`.
+
 Score filtering (`data.score_filter_run` + `data.score_filter_drop_worst`, data/score_filter.py):
 once train is written, a trained model force-scores its pairs and the worst share is dropped,
 counted as `low_score` — before the tokenizer is trained, so it never learns from them.
@@ -32,16 +41,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import math
 import random
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
 from yiyan.config import Config, CorpusSpec, DataConfig
 from yiyan.data.binarize import SIDES, binarize
-from yiyan.data.corpus import Cleaner, CleanPair, pair_hash, read_corpus, read_lines
+from yiyan.data.corpus import (
+    Cleaner,
+    CleanPair,
+    Pair,
+    corpus_name,
+    corpus_sources,
+    pair_hash,
+    read_corpus,
+    read_lines,
+)
+from yiyan.data.decontaminate import REASONS, Contamination
 from yiyan.data.score_filter import count_drops, filter_training_pairs
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import YiyanError
@@ -127,8 +148,44 @@ class _SplitWriter:
         self._stack.__exit__(kind, error, trace)
 
 
-def _name(spec: CorpusSpec) -> str:
-    return " + ".join(spec) if isinstance(spec, list) else spec
+class _TrainStaging:
+    """Training pairs before decontamination: `copies<TAB>src<TAB>tgt` lines in a temporary
+    file (cleaned text has no tabs), read back once dev and test are known."""
+
+    def __init__(self, directory: Path, seed: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.file = tempfile.TemporaryFile(  # noqa: SIM115 - closed by __exit__
+            "w+", encoding="utf-8", dir=directory, prefix=".train-staging."
+        )
+        self.rng = random.Random(seed)
+
+    def write(self, pair: CleanPair, weight: float) -> None:
+        whole = math.floor(weight)
+        copies = whole + (self.rng.random() < weight - whole)  # E[copies] = weight
+        if copies:
+            self.file.write(f"{copies}\t{pair.src}\t{pair.tgt}\n")
+
+    def pairs(self) -> Iterator[tuple[int, CleanPair]]:
+        self.file.seek(0)
+        for line in self.file:
+            copies, src, tgt = line.rstrip("\n").split("\t")
+            yield int(copies), CleanPair(src, tgt, Pair(src, tgt, "train", 0))
+
+    def __enter__(self) -> _TrainStaging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+def _read_training_corpora(
+    main: CorpusSpec, data: DataConfig, cleaner: Cleaner
+) -> Iterator[tuple[int, CleanPair, float]]:
+    """(index, cleaned pair, weight) of every kept pair of every corpus of `main`, in order."""
+    index = itertools.count()
+    for source in corpus_sources(main):
+        for pair in cleaner(read_corpus(source.spec, data)):
+            yield next(index), pair, source.weight
 
 
 def write_splits(data: DataConfig, run_path: Path) -> dict[str, Any]:
@@ -140,25 +197,30 @@ def write_splits(data: DataConfig, run_path: Path) -> dict[str, Any]:
         "dev": data.dev_size if data.dev is None else 0,
         "test": data.test_size if data.test is None else 0,
     }
-    report: dict[str, Any] = {"cleaning": {}, "overlap_with_train": {}}
-    with _SplitWriter(run_path, data.src_lang, data.tgt_lang) as writer:
+    # sentences converted from traditional to simplified Chinese, per corpus and side
+    report: dict[str, Any] = {"cleaning": {}, "overlap_with_train": {}, "simplified": {}}
+    contamination = Contamination()
+    with (
+        _SplitWriter(run_path, data.src_lang, data.tgt_lang) as writer,
+        _TrainStaging(run_path / "data", data.split_seed) as staging,
+    ):
         cleaner = Cleaner(data)
         rng = random.Random(data.split_seed)
         sample = reservoir_sample(
-            enumerate(cleaner(read_corpus(main, data))),
+            _read_training_corpora(main, data, cleaner),
             sum(held_sizes.values()),
             rng,
-            lambda item: writer.write("train", item[1]),
+            lambda item: staging.write(item[1], item[2]),
         )
         rng.shuffle(sample)
         held = {"dev": sample[: held_sizes["dev"]], "test": sample[held_sizes["dev"] :]}
         for split, items in held.items():
-            for _, pair in sorted(items, key=lambda item: item[0]):
+            for _, pair, _ in sorted(items, key=lambda item: item[0]):
                 writer.write(split, pair)
-        report["cleaning"]["corpus" if data.corpus is not None else "train"] = {
-            "source": _name(main),
-            **cleaner.report(),
-        }
+            contamination.add(split, (pair for _, pair, _ in items))
+        main_name = "corpus" if data.corpus is not None else "train"
+        report["cleaning"][main_name] = {"source": corpus_name(main), **cleaner.report()}
+        report["simplified"][main_name] = cleaner.simplified
         for split, spec in explicit.items():
             if spec is None:
                 continue
@@ -167,12 +229,36 @@ def write_splits(data: DataConfig, run_path: Path) -> dict[str, Any]:
             for pair in split_cleaner(read_corpus(spec, data)):
                 overlap += pair_hash(pair.src, pair.tgt) in cleaner.seen
                 writer.write(split, pair)
-            report["cleaning"][split] = {"source": _name(spec), **split_cleaner.report()}
+                contamination.add(split, [pair])
+            report["cleaning"][split] = {"source": corpus_name(spec), **split_cleaner.report()}
+            report["simplified"][split] = split_cleaner.simplified
             if cleaner.deduplicate:
                 report["overlap_with_train"][split] = overlap
+        if data.exclude is not None:
+            contamination.add("exclude", Cleaner(data, deduplicate=False)(read_corpus(data.exclude, data)))
+        report["decontamination"] = _write_train(
+            staging, writer, contamination if data.decontaminate else None
+        )
+        if data.exclude is not None:
+            report["decontamination"]["exclude"] = corpus_name(data.exclude)
         report["sentences"] = writer.counts
         _check_not_empty(report, explicit, sum(held_sizes.values()))
     return report
+
+
+def _write_train(
+    staging: _TrainStaging, writer: _SplitWriter, contamination: Contamination | None
+) -> dict[str, Any]:
+    """Copy the staged training pairs into train, without the contaminated ones (when given)."""
+    dropped = dict.fromkeys(REASONS, 0)
+    for copies, pair in staging.pairs():
+        reason = contamination.reason(pair.src, pair.tgt) if contamination is not None else None
+        if reason is not None:
+            dropped[reason] += 1
+            continue
+        for _ in range(copies):
+            writer.write("train", pair)
+    return {"enabled": contamination is not None, "dropped": dropped}
 
 
 def _check_not_empty(report: dict[str, Any], explicit: dict[str, CorpusSpec | None], held: int) -> None:
@@ -181,9 +267,13 @@ def _check_not_empty(report: dict[str, Any], explicit: dict[str, CorpusSpec | No
             continue
         if split == "train":
             kept = next(iter(report["cleaning"].values()))["kept"]
-            hint = f"{kept} pairs kept, {held} of them held out for dev/test; lower data.dev_size / data.test_size"
+            decontaminated = sum(report["decontamination"]["dropped"].values())
+            hint = (
+                f"{kept} pairs kept, {held} of them held out for dev/test, {decontaminated} dropped as "
+                "contaminated; lower data.dev_size / data.test_size"
+            )
         elif (spec := explicit[split]) is not None:
-            hint = f"every pair of {_name(spec)} was dropped"
+            hint = f"every pair of {corpus_name(spec)} was dropped"
         else:
             hint = f"data.{split}_size is 0 and no data.{split} corpus is given"
         raise YiyanError(f"the {split} split is empty after cleaning: {hint}")
@@ -260,9 +350,15 @@ def summary(report: dict[str, Any], min_char_coverage: float = 0.0) -> list[str]
     lines = [f"prepared {report['src_lang']}→{report['tgt_lang']} in {report['seconds']} s"]
     for name, entry in report["cleaning"].items():
         dropped = ", ".join(f"{reason} {count}" for reason, count in entry["dropped"].items())
+        simplified = ", ".join(f"{side} {count}" for side, count in report["simplified"][name].items())
         lines.append(
             f"  {name} ({entry['source']}): read {entry['read']}, kept {entry['kept']} (dropped: {dropped})"
+            + (f"; converted to simplified Chinese: {simplified}" if simplified else "")
         )
+    decontamination = report.get("decontamination")
+    if decontamination and decontamination["enabled"]:
+        found = ", ".join(f"in {reason} {count}" for reason, count in decontamination["dropped"].items())
+        lines.append(f"  decontamination: training pairs dropped whose source or target occurs {found}")
     sizes = report["sentences"]
     lines.append("  split: " + ", ".join(f"{split} {count}" for split, count in sizes.items()))
     for split, count in report["overlap_with_train"].items():

