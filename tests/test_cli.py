@@ -69,11 +69,11 @@ def test_translate_to_a_file_writes_what_stdout_gets(trained_run: Path, tmp_path
     assert [p.name for p in out.parent.iterdir()] == ["hyps.zh"]  # written via a renamed temporary
 
 
-def test_translate_truncates_overlong_input_with_a_warning(trained_run: Path) -> None:
+def test_translate_cuts_overlong_input_and_says_so(trained_run: Path) -> None:
     long_line = "word " * 400
     result = yiyan("translate", str(trained_run), "--beam", "1", stdin=long_line + "\n")
     assert result.returncode == 0, result.stderr
-    assert "truncated" in result.stderr
+    assert "1 of 1 sentences were longer than decoding.max_input_tokens" in result.stderr
     assert len(result.stdout.splitlines()) == 1
 
 

@@ -111,6 +111,47 @@ def _add_decoding_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_translate_io_args(parser: argparse.ArgumentParser) -> None:
+    from yiyan.translate_io import BATCH_LINES, INPUT_FORMATS, MAX_WAIT_MS
+
+    group = parser.add_argument_group("input (yiyan.translate_io)")
+    group.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        help="lines: one sentence per line (default); text: each line a paragraph, split into sentences "
+        "and put back together; srt/vtt: subtitles, cues and timings kept (default for a .srt/.vtt file)",
+    )
+    group.add_argument(
+        "--batch-lines",
+        type=_positive_int,
+        default=BATCH_LINES,
+        help=f"lines read before a batch is translated (default {BATCH_LINES})",
+    )
+    group.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=MAX_WAIT_MS,
+        help=f"translate what has arrived after this long without a new line (default {MAX_WAIT_MS:g})",
+    )
+    group.add_argument(
+        "--max-input-tokens",
+        type=_positive_int,
+        help="longer sentences are cut at clause boundaries and translated in parts (default: the run's)",
+    )
+    group.add_argument(
+        "--zh-punctuation",
+        action="store_true",
+        help="Chinese output: ASCII , ? ! : ; between Chinese characters become full-width",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "beam": args.beam,
@@ -204,23 +245,31 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from yiyan.translate_cli import jsonl_line, load_ensemble, toolbox_options
+    from yiyan.translate_io import input_format, open_input, translate_stream
 
     options = {**_decoding_options(args), **toolbox_options(args)}
+    options.update(max_input_tokens=args.max_input_tokens, zh_punctuation=args.zh_punctuation or None)
+    fmt = input_format(args.input_format, args.input)  # a bad format fails before the model loads
     translator = load_ensemble(args) if args.ensemble else _translator(args)
-    source = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
+    source = open_input(args.input, sys.stdin)
     try:
-        lines = [line.rstrip("\r\n") for line in source]
-    except UnicodeDecodeError as error:
-        raise YiyanError(f"{args.input or '<stdin>'}: not valid UTF-8 ({error.reason})") from None
+        with atomic_text_writer(args.output) as out:  # -o FILE: complete or untouched
+            report = translate_stream(
+                translator,
+                source,
+                out,
+                fmt,
+                options,
+                name=args.input or "<stdin>",
+                format_line=jsonl_line if args.output_format == "jsonl" else None,
+                batch_lines=args.batch_lines,
+                max_wait_ms=args.max_wait_ms,
+            )
     finally:
         if args.input:
             source.close()
-    if args.output_format == "jsonl":
-        outputs = [jsonl_line(t) for t in translator.translate_detailed(lines, **options)]
-    else:
-        outputs = translator.translate(lines, **options)
-    with atomic_text_writer(args.output) as out:  # -o FILE: complete or untouched
-        out.writelines(f"{line}\n" for line in outputs)
+    for note in report.summary():
+        print(f"yiyan: {note}", file=sys.stderr)
     return 0
 
 
@@ -343,10 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, help="beam size for the report's test sets (default: decoding.beam)")
     p.set_defaults(handler=cmd_finetune)
 
-    p = commands.add_parser("translate", help="translate lines from stdin or a file")
+    p = commands.add_parser("translate", help="translate lines, documents or subtitles from stdin or a file")
     p.add_argument("run_dir", metavar="RUN_DIR|EXPORT_DIR", help="a trained run or a CTranslate2 export")
-    p.add_argument("-i", "--input", help="input file, one sentence per line (default: stdin)")
+    p.add_argument("-i", "--input", help="input file (default: stdin, translated as it streams in)")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
+    _add_translate_io_args(p)
     _add_decoding_args(p)
     from yiyan.translate_cli import add_toolbox_arguments
 
