@@ -43,7 +43,9 @@ def yiyan(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "yiyan", *args], check=True)
 
 
-def train(config: str, run: Path, train_tsv: Path, data: Path, budget: float, seed: int) -> dict[str, Any]:
+def train(
+    config: str, run: Path, train_tsv: Path, data: Path, budget: float, seed: int, overrides: list[str]
+) -> dict[str, Any]:
     """One training run of `config` on `train_tsv` with Tatoeba dev/test, `budget` seconds."""
     from yiyan.io import read_json
 
@@ -54,8 +56,9 @@ def train(config: str, run: Path, train_tsv: Path, data: Path, budget: float, se
         f"data.test={data / 'test.tsv'}",
         f"training.seed={seed}",
         f"training.max_time={budget}",
+        *overrides,
     ]
-    yiyan("train", config, "--quiet", f"--run-dir={run}", *(f"--set={item}" for item in sets))
+    yiyan("train", config, "--quiet", "--overwrite", f"--run-dir={run}", *(f"--set={item}" for item in sets))
     summary: dict[str, Any] = read_json(run / "train_summary.json")
     return {key: summary[key] for key in ("steps", "best_step", "best_dev_score", "train_seconds")}
 
@@ -87,6 +90,9 @@ def main() -> None:
     parser.add_argument("--decode", choices=["beam", "sampling"], default="beam")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="for every training"
+    )
+    parser.add_argument(
         "--name", default="backtranslation", help="result name (benchmarks/results/NAME.json)"
     )
     args = parser.parse_args()
@@ -105,6 +111,7 @@ def main() -> None:
             args.data,
             args.budget,
             args.seed,
+            args.overrides,
         )
     results["reverse_run"] = str(reverse)
 
@@ -135,7 +142,9 @@ def main() -> None:
     for arm, tsv in arms.items():
         run = work / f"en-zh-{arm}"
         results[arm] = {
-            "training": train("configs/backtranslation.yaml", run, tsv, args.data, args.budget, args.seed)
+            "training": train(
+                "configs/backtranslation.yaml", run, tsv, args.data, args.budget, args.seed, args.overrides
+            )
         }
         results[arm]["test"] = test_scores(run, args.data)
         print(arm, results[arm], flush=True)
