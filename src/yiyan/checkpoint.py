@@ -15,7 +15,6 @@ that does not match its checksum makes the loader fall back to `prev` with a war
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,20 +31,12 @@ from safetensors.torch import load_file, save_file
 
 from yiyan.config import ModelConfig, from_dict
 from yiyan.errors import CheckpointError, ConfigError
-from yiyan.io import FILE_MODE, read_json, write_json
+from yiyan.io import FILE_MODE, read_json, sha256_file, write_json
 from yiyan.models import build_model
 from yiyan.models.base import Seq2SeqModel
 
 MODEL_FILE = "model.safetensors"
 MODEL_JSON = "model.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def unwrap(model: torch.nn.Module) -> Seq2SeqModel:
@@ -194,7 +185,7 @@ def save_training_checkpoint(
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         for name, tensors in (extra_tensors or {}).items():
             save_file(tensors, str(tmp / f"{name}.safetensors"))
-        files = {path.name: _sha256(path) for path in sorted(tmp.glob("*.safetensors"))}
+        files = {path.name: sha256_file(path) for path in sorted(tmp.glob("*.safetensors"))}
         write_json(tmp / "state.json", {**state, "optimizer": opt_meta, "sha256": files})
         for path in tmp.iterdir():  # make the files durable before the directory becomes `last`
             with open(path, "rb") as handle:
@@ -236,7 +227,7 @@ def _verify(directory: Path) -> dict[str, Any]:
         raise CheckpointError(f"{state_path}: no checksums of model.safetensors and optimizer.safetensors")
     for name, digest in checksums.items():
         path = directory / name
-        if not path.exists() or _sha256(path) != digest:
+        if not path.exists() or sha256_file(path) != digest:
             raise CheckpointError(f"{path}: missing or does not match its checksum (cut off mid-write?)")
     return state
 

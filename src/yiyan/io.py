@@ -11,6 +11,7 @@ records after the checkpoint (`Trainer._forget_metrics_after`); train.log keeps 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -65,6 +66,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     with atomic_write(path) as handle:
         json.dump(obj, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

