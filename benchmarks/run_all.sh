@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile}
+STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train backtranslation}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
@@ -33,6 +33,15 @@ for step in $STEPS; do
                    --name prepare-scale ;;
     precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
     profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
+    ref-models)  for seed in 1 2; do  # the reference runs of the toolbox measurements (EMA + kept checkpoints)
+                   .venv/bin/yiyan train configs/tatoeba-small.yaml --quiet --overwrite --run-dir runs/tatoeba-ref-s$seed \
+                     --set data.train="$DATA/train.tsv" --set data.dev="$DATA/dev.tsv" --set data.test="$DATA/test.tsv" \
+                     --set training.seed=$seed --set training.ema_decay=0.995 --set training.keep_checkpoints=5 \
+                     --set training.eval_every=50 --max-time 20m; done ;;
+    toolbox-train) $PY benchmarks/toolbox_train.py runs/tatoeba-ref-s1 runs/tatoeba-ref-s2 --average 2 3 5 \
+                   --name toolbox-train ;;
+    backtranslation) $PY benchmarks/backtranslation.py --data "$DATA" --mono "$DATA/../jiyu-en-zh/train.tsv" \
+                   --budget 6m --name backtranslation ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac 2>&1 | tee "bench-out/$step.log"
 done

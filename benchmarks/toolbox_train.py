@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--average", type=int, nargs="+", default=[2, 3, 5], help="N of avg-last-N")
     parser.add_argument("--work", type=Path, default=Path("bench-out/toolbox-train"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-sentences", type=int, default=0, help="first N test sentences only (0: all)")
     parser.add_argument("--name", default="toolbox-train", help="result name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,6 +99,8 @@ def main() -> None:
         data = run / "data"
         sources = (data / f"test.{config.data.src_lang}").read_text(encoding="utf-8").splitlines()
         refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+        if args.max_sentences:
+            sources, refs = sources[: args.max_sentences], refs[: args.max_sentences]
         summary = read_json(run / "train_summary.json")
         entry: dict[str, Any] = {
             "train": {
