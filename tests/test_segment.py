@@ -84,3 +84,29 @@ def test_zh_punctuation_between_chinese_characters_becomes_full_width() -> None:
     assert (text, count) == ("你好，我是汤姆：你呢？他说；走吧！", 5)
     kept = "3:30 OK, 好 a,b e.g., this 你好!ok"
     assert normalize_zh_punctuation(kept) == (kept, 0)
+
+
+def test_prepare_makes_chinese_target_punctuation_full_width_and_counts_it() -> None:
+    from yiyan.config import DataConfig
+    from yiyan.data.corpus import Cleaner, Pair
+    from yiyan.prepare import summary
+
+    pairs = [Pair("Hi, Tom. How are you?", "你好,汤姆。你好吗?", "x.tsv", 1), Pair("OK.", "好的。", "x.tsv", 2)]
+    cleaner = Cleaner(DataConfig(tgt_lang="zh"))
+    assert [p.tgt for p in cleaner(pairs)] == ["你好，汤姆。你好吗？", "好的。"]
+    assert cleaner.report()["zh_punctuation_fixed"] == 2
+    report = {
+        "src_lang": "en",
+        "tgt_lang": "zh",
+        "seconds": 0,
+        "cleaning": {"train": {"source": "x.tsv", **cleaner.report()}},
+        "simplified": {"train": {}},
+        "overlap_with_train": {},
+        "sentences": {"train": 2},
+        "tokenizer": {"reused_from": "t", "joint": True, "src_vocab_size": 1, "tgt_vocab_size": 1},
+        "statistics": {},
+    }
+    assert "ASCII punctuation made full-width: 2" in summary(report)[1]
+    off = Cleaner(DataConfig(tgt_lang="zh", zh_punctuation=False))
+    assert [p.tgt for p in off(pairs)][0] == "你好,汤姆。你好吗?"
+    assert "zh_punctuation_fixed" not in off.report()

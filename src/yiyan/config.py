@@ -60,6 +60,9 @@ class DataConfig:
     ratio_min_chars: int = 10  # ... only applied when the longer side has at least this many chars
     deduplicate: bool = True
     zh_script: Literal["simplified", "keep"] = "simplified"  # traditional → simplified (data/script.py)
+    # Chinese targets: ASCII , ? ! : ; between Chinese characters → full-width ，？！：；
+    # (yiyan.segment.normalize_zh_punctuation), counted in the prepare report
+    zh_punctuation: bool = True
     decontaminate: bool = True  # drop training pairs whose source or target is in dev, test or exclude
     exclude: CorpusSpec | None = None  # corpora no training sentence may come from (e.g. a later test set)
     dev_size: int = 500  # sentences held out when one corpus is split

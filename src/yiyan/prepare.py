@@ -351,9 +351,11 @@ def summary(report: dict[str, Any], min_char_coverage: float = 0.0) -> list[str]
     for name, entry in report["cleaning"].items():
         dropped = ", ".join(f"{reason} {count}" for reason, count in entry["dropped"].items())
         simplified = ", ".join(f"{side} {count}" for side, count in report["simplified"][name].items())
+        fixed = entry.get("zh_punctuation_fixed")  # data.zh_punctuation
         lines.append(
             f"  {name} ({entry['source']}): read {entry['read']}, kept {entry['kept']} (dropped: {dropped})"
             + (f"; converted to simplified Chinese: {simplified}" if simplified else "")
+            + (f"; ASCII punctuation made full-width: {fixed}" if fixed else "")
         )
     decontamination = report.get("decontamination")
     if decontamination and decontamination["enabled"]:

@@ -149,7 +149,9 @@ def wrap(text: str, lines: int, lang: str) -> list[str]:
     """`text` in at most `lines` lines of similar length, broken at spaces (or, in languages
     written without spaces, after punctuation where there is some, else between characters)."""
     text = text.strip()
-    if lines <= 1 or not text:
+    if not text:
+        return []  # an empty translation leaves the cue empty (a blank line would end it)
+    if lines <= 1:
         return [text]
     spaced = sentence_joiner(lang) == " "
     if spaced:

@@ -41,6 +41,7 @@ import numpy as np
 from yiyan.config import CorpusEntry, CorpusSpec, DataConfig
 from yiyan.data.script import converts, to_simplified
 from yiyan.errors import ConfigError, DataError, YiyanError
+from yiyan.segment import normalize_zh_punctuation
 
 DROP_REASONS = ("empty", "too_long", "length_ratio", "duplicate")
 Normalization = Literal["none", "NFC", "NFKC"]
@@ -329,6 +330,9 @@ class Cleaner:
             "tgt": converts(config.tgt_lang, config.zh_script),
         }
         self.simplified = {side: 0 for side, on in self.simplify.items() if on}  # for the prepare report
+        # Chinese targets: ASCII , ? ! : ; between Chinese characters made full-width (marks counted)
+        self.zh_punctuation = config.zh_punctuation and config.tgt_lang.lower().startswith("zh")
+        self.punctuation_fixed = 0
 
     @property
     def kept(self) -> int:
@@ -369,6 +373,9 @@ class Cleaner:
                     src=self._simplified("src", pair.src), tgt=self._simplified("tgt", pair.tgt)
                 )
             src, tgt = normalize_text(pair.src, src_form), normalize_text(pair.tgt, tgt_form)
+            if self.zh_punctuation:
+                tgt, fixed = normalize_zh_punctuation(tgt)
+                self.punctuation_fixed += fixed
             reason = self.drop_reason(src, tgt)
             if reason is None:
                 yield CleanPair(src, tgt, pair)
@@ -376,4 +383,7 @@ class Cleaner:
                 self.dropped[reason] += 1
 
     def report(self) -> dict[str, Any]:
-        return {"read": self.read, "kept": self.kept, "dropped": dict(self.dropped)}
+        report = {"read": self.read, "kept": self.kept, "dropped": dict(self.dropped)}
+        if self.punctuation_fixed:
+            report["zh_punctuation_fixed"] = self.punctuation_fixed
+        return report
