@@ -10,7 +10,7 @@ import pytest
 from yiyan.config import Config, config_from_dict
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.data.tokenizer import Tokenizer
-from yiyan.errors import YiyanError
+from yiyan.errors import DataError, YiyanError
 from yiyan.io import read_json
 from yiyan.prepare import is_prepared, prepare, reservoir_sample, write_splits
 
@@ -69,7 +69,9 @@ def test_prepare_end_to_end(tmp_path: Path, data_hsk_pairs: list[tuple[str, str]
     assert contaminated["exclude"] == 0 and 0 < contaminated["dev"] + contaminated["test"] < 20
     train = 260 - contaminated["dev"] - contaminated["test"]
     assert report["sentences"] == {"train": train, "dev": 20, "test": 20}
-    assert report["tokenizer"]["joint"] and report["tokenizer"]["src_vocab_size"] <= 500 + 256  # + byte pieces
+    assert (
+        report["tokenizer"]["joint"] and report["tokenizer"]["src_vocab_size"] <= 500 + 256
+    )  # + byte pieces
     assert report["statistics"]["train"]["tgt"]["char_coverage"] == 1.0
     assert report["statistics"]["dev"]["src"]["tokens_per_sentence"] > 1
     assert report["tokens"]["dev"]["tgt"] > 20 and report["seconds"] >= 0
@@ -123,7 +125,8 @@ def test_explicit_splits_keep_untouched_references(
 ) -> None:
     train = write_tsv(tmp_path / "train.tsv", data_hsk_pairs[:100])
     raw = "你好，  世界\u200b！"
-    dev_pairs = [("Hello,  world!", raw), data_hsk_pairs[5], data_hsk_pairs[5], ("", "空")]
+    long_pair = ("x" * 500, "长")  # too long and badly proportioned for training, kept in dev
+    dev_pairs = [("Hello,  world!", raw), data_hsk_pairs[5], data_hsk_pairs[5], long_pair]
     dev = write_tsv(tmp_path / "dev.tsv", dev_pairs)
     config = make_config(tmp_path, corpus=None, train=train, dev=dev, test_size=10)
     report = write_splits(config.data, config.run_path)
@@ -131,9 +134,9 @@ def test_explicit_splits_keep_untouched_references(
     data = config.run_path / "data"
     assert lines(data / "dev.zh")[0] == "你好， 世界！"  # normalized (NFC keeps full-width punctuation)
     assert lines(data / "dev.ref.zh")[0] == raw
-    assert lines(data / "dev.en") == ["Hello, world!", data_hsk_pairs[5][0], data_hsk_pairs[5][0]]
-    assert report["cleaning"]["dev"]["dropped"] == {
-        "empty": 1,
+    assert lines(data / "dev.en") == ["Hello, world!", data_hsk_pairs[5][0], data_hsk_pairs[5][0], "x" * 500]
+    assert report["cleaning"]["dev"]["dropped"] == {  # a dev/test set is never filtered
+        "empty": 0,
         "too_long": 0,
         "length_ratio": 0,
         "duplicate": 0,
@@ -141,7 +144,7 @@ def test_explicit_splits_keep_untouched_references(
     assert report["overlap_with_train"] == {"dev": 2}
     # test held out of train; the dev pair also in train is then dropped from train (decontamination)
     assert report["decontamination"]["dropped"] == {"dev": 1, "test": 0, "exclude": 0}
-    assert report["sentences"] == {"train": 89, "dev": 3, "test": 10}
+    assert report["sentences"] == {"train": 89, "dev": 4, "test": 10}
     assert set(report["cleaning"]) == {"train", "dev"}
 
 
@@ -154,9 +157,18 @@ def test_empty_splits_are_errors(tmp_path: Path, data_hsk_pairs: list[tuple[str,
     config = make_config(tmp_path, corpus=corpus, dev_size=0)
     with pytest.raises(YiyanError, match=r"dev split is empty.*dev_size is 0"):
         write_splits(config.data, config.run_path)
-    dev = write_tsv(tmp_path / "dev.tsv", [("a", ""), ("", "b")])
-    config = make_config(tmp_path, corpus=None, train=corpus, dev=dev, test_size=5)
-    with pytest.raises(YiyanError, match=r"dev split is empty.*every pair of .*dev\.tsv was dropped"):
+
+
+@pytest.mark.parametrize(("split", "line", "side"), [("dev", 2, "target"), ("test", 3, "source")])
+def test_an_empty_pair_in_an_explicit_dev_or_test_set_is_refused_with_file_and_line(
+    tmp_path: Path, data_hsk_pairs: list[tuple[str, str]], split: str, line: int, side: str
+) -> None:
+    corpus = write_tsv(tmp_path / "corpus.tsv", data_hsk_pairs[:60])
+    pairs = list(data_hsk_pairs[100:103])
+    pairs[line - 1] = ("a", " \u200b") if side == "target" else ("", "b")  # empty once normalized
+    evaluation = write_tsv(tmp_path / f"{split}.tsv", pairs)
+    config = make_config(tmp_path, corpus=None, train=corpus, **{split: evaluation})
+    with pytest.raises(DataError, match=rf"{split}\.tsv:{line}: empty {side} in a dev/test set"):
         write_splits(config.data, config.run_path)
 
 

@@ -19,8 +19,9 @@ order. Every other pair is written to train as it streams by (a pair that enters
 sample and is later replaced is written when replaced), so memory holds only the sample
 and the 8-byte hashes used for deduplication. Deduplication runs over the whole training
 corpus before the split, so no held-out pair also appears in train. Explicit dev/test
-corpora are cleaned without deduplication; the report counts their pairs that also
-occur in train (`overlap_with_train`) but keeps them.
+corpora are only normalized, never filtered, so that the test set scored is the whole test
+set: a pair with an empty side is a DataError naming file and line, and pairs that also
+occur in train are kept and counted (`overlap_with_train`).
 
 Mixing: `corpus` / `train` may list several corpora; each training pair of a corpus with
 weight w is written floor(w) times, plus once more with probability w − floor(w) (seeded).
@@ -224,7 +225,7 @@ def write_splits(data: DataConfig, run_path: Path) -> dict[str, Any]:
         for split, spec in explicit.items():
             if spec is None:
                 continue
-            split_cleaner = Cleaner(data, deduplicate=False)
+            split_cleaner = Cleaner(data, deduplicate=False, evaluation=True)  # normalized, never filtered
             overlap = 0
             for pair in split_cleaner(read_corpus(spec, data)):
                 overlap += pair_hash(pair.src, pair.tgt) in cleaner.seen

@@ -17,7 +17,8 @@ A spec may also be a list of corpora to mix, each with an optional weight (`corp
 Files are read as bytes and decoded line by line, so invalid UTF-8 is reported with its
 line; a UTF-8 BOM and CRLF line ends are dropped. Every malformed line is a `DataError`
 naming file and line. A blank line is not an error: it yields an empty pair, which the
-cleaner drops and counts as "empty".
+cleaner drops and counts as "empty" (in a dev/test set it is a DataError: those are never
+filtered).
 
 `Cleaner` normalizes both sides (`normalize_text`; traditional → simplified Chinese on a
 simplified-Chinese side, data/script.py) and drops empty, over-long, badly-proportioned and
@@ -316,10 +317,16 @@ class Cleaner:
     Checks, in order: empty (either side), too_long (> max_chars either side),
     length_ratio (longer/shorter > max_length_ratio, when the longer side has at least
     ratio_min_chars), duplicate (same normalized pair seen before; when deduplicating).
+
+    `evaluation=True` (explicit dev/test sets): normalize only, never drop — the set scored must
+    be the whole set — and refuse a pair with an empty side as a DataError naming file and line.
     """
 
-    def __init__(self, config: DataConfig, *, deduplicate: bool | None = None) -> None:
+    def __init__(
+        self, config: DataConfig, *, deduplicate: bool | None = None, evaluation: bool = False
+    ) -> None:
         self.config = config
+        self.evaluation = evaluation
         self.deduplicate = config.deduplicate if deduplicate is None else deduplicate
         self.seen = HashSet()  # hashes of kept pairs (when deduplicating)
         self.read = 0
@@ -377,6 +384,15 @@ class Cleaner:
                 tgt, fixed = normalize_zh_punctuation(tgt)
                 self.punctuation_fixed += fixed
             reason = self.drop_reason(src, tgt)
+            if self.evaluation:
+                if reason == "empty":
+                    side = "source" if not src else "target"
+                    raise DataError(
+                        pair.path,
+                        pair.line,
+                        f"empty {side} in a dev/test set, which is never filtered: fix or remove the pair",
+                    )
+                reason = None
             if reason is None:
                 yield CleanPair(src, tgt, pair)
             else:
