@@ -9,6 +9,7 @@
     yiyan score RUN_DIR --tsv F -o O  forced scoring of source<TAB>target pairs
     yiyan average RUN_DIR --last N -o OUT  average kept checkpoints (or --best N by dev BLEU) into a run
     yiyan export RUN_DIR -o OUT     convert to CTranslate2 (translate/evaluate/serve OUT then use it)
+    yiyan import DIR -o RUN_DIR     a Hugging Face MarianMT (OPUS-MT) folder → a run directory
 
 Errors caused by input (bad files, bad config keys, missing runs) print one line and exit
 with status 2; they never show a traceback.
@@ -321,6 +322,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from yiyan.importers.marian import download_from_hub, import_marian
+
+    source = download_from_hub(args.source, args.cache_dir) if args.hub else args.source
+    result = import_marian(
+        source, args.output, src_lang=args.src_lang, tgt_lang=args.tgt_lang, force=args.force
+    )
+    report = result.report
+    print(
+        f"{result.path}  ({report['architecture']}, {report['src_lang']}→{report['tgt_lang']}, "
+        f"{report['parameters']:,} parameters)"
+    )
+    for note in report["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
 def cmd_attention(args: argparse.Namespace) -> int:
     from yiyan.viz import attention_command
 
@@ -458,6 +476,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the export directory to create")
     p.add_argument("--force", action="store_true", help="replace an earlier export in OUT")
     p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser(
+        "import",
+        help="import a Hugging Face MarianMT (OPUS-MT) model folder as a run directory",
+        description="Convert a local Hugging Face MarianMT folder (config.json, model.safetensors, "
+        "source.spm, target.spm, vocab.json) into a run directory that translate, evaluate, "
+        "attention, export, serve and finetune use (docs/usage.md).",
+    )
+    p.add_argument("source", metavar="DIR", help="the model folder (with --hub: a repository id)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="the run directory to create")
+    p.add_argument("--src-lang", help="source language code (default: from the folder)")
+    p.add_argument("--tgt-lang", help="target language code (default: from the folder)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty RUN_DIR")
+    p.add_argument(
+        "--hub",
+        action="store_true",
+        help="DIR is a Hugging Face Hub repository id: download it first (needs huggingface_hub and a network)",
+    )
+    p.add_argument("--cache-dir", help="with --hub: where downloads are cached (default: the Hub's cache)")
+    p.set_defaults(handler=cmd_import)
 
     from yiyan.viz import parse_index
 

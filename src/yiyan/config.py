@@ -112,6 +112,16 @@ class ModelConfig:
 
 
 @dataclass
+    # sinusoidal position table: "interleaved" sin/cos (Vaswani et al.) or "halves" [sin…, cos…]
+    # (Marian, fairseq); an output bias added to the logits (Marian's final_logits_bias)
+    position_layout: Literal["interleaved", "halves"] = "interleaved"
+    output_bias: bool = False
+    # special ids (yiyan.vocab.SpecialIds); an imported model keeps its own. bos_id is the
+    # decoder start token (Marian starts from PAD: bos_id == pad_id)
+    pad_id: int = 0
+    unk_id: int = 1
+    bos_id: int = 2
+    eos_id: int = 3
 class TrainingConfig:
     learning_rate: float = 5e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
@@ -232,6 +242,10 @@ RANGES: dict[str, Range] = {
     "training.clip_norm": COUNT,
     "training.label_smoothing": FRACTION,
     "training.batch_tokens": POSITIVE,
+    "model.pad_id": COUNT,  # and below the vocabulary size: checked when the model is built
+    "model.unk_id": COUNT,
+    "model.bos_id": COUNT,
+    "model.eos_id": COUNT,
     "training.accumulation": POSITIVE,
     "training.max_steps": COUNT,
     "training.max_epochs": COUNT,

@@ -32,6 +32,7 @@ from yiyan.training.run_dir import claim_run_dir
 from yiyan.training.trainer import train
 from yiyan.training.transfer import freeze_parameters
 from yiyan.translate import Translator, load_run_config
+from yiyan.vocab import DEFAULT_SPECIAL_IDS, SPECIAL_ROLES
 
 __all__ = ["build_report", "finetune", "format_report", "freeze_parameters", "scratch_config", "write_report"]
 
@@ -70,6 +71,10 @@ def scratch_config(config: Config, pretrained: Config | None = None) -> Config:
         config,
         name=f"{config.name}-scratch",
         run_dir=str(run.with_name(f"{run.name}-scratch")),
+        # the baseline trains its own tokenizer, with yiyan's special ids (not an imported model's)
+        model=dataclasses.replace(
+            config.model, **{f"{r}_id": getattr(DEFAULT_SPECIAL_IDS, r) for r in SPECIAL_ROLES}
+        ),
         training=training,
         finetune=FinetuneConfig(min_char_coverage=config.finetune.min_char_coverage),
     )

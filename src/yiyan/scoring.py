@@ -31,7 +31,6 @@ from yiyan.data.corpus import normalize_text, read_tsv
 from yiyan.errors import YiyanError
 from yiyan.io import atomic_write
 from yiyan.search import length_normalised
-from yiyan.vocab import BOS_ID, EOS_ID, PAD_ID
 
 if TYPE_CHECKING:
     from yiyan.translate import Translator
@@ -124,29 +123,30 @@ def _encode_pair(translator: Translator, src: str, tgt: str) -> tuple[list[int],
     limit = translator.model.max_output_length
     if limit is not None:
         tgt_ids = _truncated(tgt_ids, limit, "target", target)
-    return [*src_ids, EOS_ID], tgt_ids
+    return [*src_ids, translator.model.special_ids.eos], tgt_ids
 
 
 @torch.inference_mode()
 def _forced_log_probs(translator: Translator, batch: list[tuple[list[int], list[int]]]) -> list[float]:
     """Σ log p(y_t | y_<t, x) over target + EOS for each pair: one teacher-forced forward pass."""
     model, device = translator.model, translator.device
-    src = _padded([src for src, _ in batch], device)
-    tgt_in = _padded([[BOS_ID, *tgt] for _, tgt in batch], device)
-    tgt_out = _padded([[*tgt, EOS_ID] for _, tgt in batch], device)
+    special = model.special_ids  # the model's own (an imported Marian model's differ from ours)
+    src = _padded([src for src, _ in batch], device, special.pad)
+    tgt_in = _padded([[special.bos, *tgt] for _, tgt in batch], device, special.pad)
+    tgt_out = _padded([[*tgt, special.eos] for _, tgt in batch], device, special.pad)
     was_training = model.training
     model.eval()
     try:
-        log_probs = model.log_probs(model(src, src != PAD_ID, tgt_in))  # [B, T, V] float32
+        log_probs = model.log_probs(model(src, src != special.pad, tgt_in))  # [B, T, V] float32
     finally:
         model.train(was_training)
     token_log_probs = log_probs.gather(2, tgt_out.unsqueeze(2)).squeeze(2)  # [B, T]
-    return token_log_probs.masked_fill(tgt_out == PAD_ID, 0.0).sum(1).tolist()
+    return token_log_probs.masked_fill(tgt_out == special.pad, 0.0).sum(1).tolist()
 
 
-def _padded(sequences: list[list[int]], device: torch.device) -> torch.Tensor:
+def _padded(sequences: list[list[int]], device: torch.device, pad: int) -> torch.Tensor:
     width = max(len(ids) for ids in sequences)
-    ids = torch.full((len(sequences), width), PAD_ID, dtype=torch.long)
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return ids.to(device)

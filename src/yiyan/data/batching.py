@@ -31,7 +31,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from yiyan.vocab import BOS_ID, EOS_ID, PAD_ID
+from yiyan.vocab import DEFAULT_SPECIAL_IDS, SpecialIds
 
 
 def _cut(sorted_costs: np.ndarray, budget: int) -> np.ndarray:
@@ -156,35 +156,41 @@ class Batch:
         )
 
 
-def pad(sequences: Sequence[np.ndarray], bos: bool = False, eos: bool = False) -> np.ndarray:
-    """Stack id sequences into a PAD-padded int64 matrix, optionally with BOS / EOS added."""
+def pad(
+    sequences: Sequence[np.ndarray],
+    bos: bool = False,
+    eos: bool = False,
+    special: SpecialIds = DEFAULT_SPECIAL_IDS,
+) -> np.ndarray:
+    """Stack id sequences into a PAD-padded int64 matrix, optionally with BOS / EOS added
+    (the model's special ids: an imported model has its own)."""
     extra = int(bos) + int(eos)
     out = np.full(
-        (len(sequences), max((len(s) for s in sequences), default=0) + extra), PAD_ID, dtype=np.int64
+        (len(sequences), max((len(s) for s in sequences), default=0) + extra), special.pad, dtype=np.int64
     )
     for row, ids in zip(out, sequences, strict=True):
         start, end = int(bos), int(bos) + len(ids)
         row[start:end] = ids
         if bos:
-            row[0] = BOS_ID
+            row[0] = special.bos
         if eos:
-            row[end] = EOS_ID
+            row[end] = special.eos
     return out
 
 
-def collate(dataset: PairDataset, indices: Sequence[int]) -> Batch:
-    """The padded tensors of the pairs `indices` of `dataset`."""
+def collate(dataset: PairDataset, indices: Sequence[int], special: SpecialIds = DEFAULT_SPECIAL_IDS) -> Batch:
+    """The padded tensors of the pairs `indices` of `dataset` (`special`: the model's ids)."""
     indices = [int(i) for i in indices]
     srcs = [dataset.src(i) for i in indices]
     tgts = [dataset.tgt(i) for i in indices]
-    src = torch.from_numpy(pad(srcs, eos=True))
-    tgt_out = torch.from_numpy(pad(tgts, eos=True))
+    src = torch.from_numpy(pad(srcs, eos=True, special=special))
+    tgt_out = torch.from_numpy(pad(tgts, eos=True, special=special))
     return Batch(
         src=src,
-        src_mask=src != PAD_ID,
-        tgt_in=torch.from_numpy(pad(tgts, bos=True)),
+        src_mask=src != special.pad,
+        tgt_in=torch.from_numpy(pad(tgts, bos=True, special=special)),
         tgt_out=tgt_out,
-        n_tgt_tokens=int((tgt_out != PAD_ID).sum()),
+        n_tgt_tokens=int((tgt_out != special.pad).sum()),
         n_sentences=len(indices),
         indices=indices,
     )

@@ -23,12 +23,11 @@ import sentencepiece as spm
 from yiyan.config import TokenizerConfig
 from yiyan.errors import YiyanError
 from yiyan.io import atomic_write, atomic_write_bytes
-from yiyan.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_PIECES, UNK_ID
+from yiyan.vocab import BOS_ID, DEFAULT_SPECIAL_IDS, EOS_ID, PAD_ID, SPECIAL_PIECES, UNK_ID, SpecialIds
 
 __all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_PIECES", "UNK_ID", "Side", "Tokenizer"]
 
 Side = Literal["src", "tgt"]
-_NOT_DECODED = frozenset((PAD_ID, BOS_ID, EOS_ID))
 BYTE_PIECES = 256  # <0x00> … <0xFF>, added by tokenizer.byte_fallback
 _BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
 
@@ -123,7 +122,13 @@ class Tokenizer:
 
     @classmethod
     def load(cls, directory: str | Path) -> Tokenizer:
+        """The tokenizer saved in `directory`: ours, or an imported model's (source.spm +
+        target.spm + vocab.json, `SharedVocabTokenizer`)."""
         directory = Path(directory)
+        from yiyan.data.shared_vocab import SharedVocabTokenizer
+
+        if SharedVocabTokenizer.is_saved_in(directory):
+            return SharedVocabTokenizer.load(directory)
         for names in (["joint"], ["src", "tgt"]):
             if all((directory / f"{name}.model").is_file() for name in names):
                 return cls({name: (directory / f"{name}.model").read_bytes() for name in names})
@@ -148,6 +153,16 @@ class Tokenizer:
     @property
     def joint(self) -> bool:
         return self._joint
+
+    @property
+    def special_ids(self) -> SpecialIds:
+        """PAD, UNK, BOS (decoder start) and EOS: yiyan's fixed ids."""
+        return DEFAULT_SPECIAL_IDS
+
+    @property
+    def model_files(self) -> list[str]:
+        """The files in a saved tokenizer directory that `load` reads (an export copies them)."""
+        return [f"{name}.model" for name in self._protos]
 
     @property
     def src_vocab_size(self) -> int:
@@ -179,8 +194,14 @@ class Tokenizer:
 
     def decode_batch(self, sequences: Iterable[Iterable[int]], side: Side) -> list[str]:
         """Text of many id sequences; PAD, BOS and EOS are skipped (UNK shows as ⁇)."""
-        cleaned = [[int(i) for i in ids if int(i) not in _NOT_DECODED] for ids in sequences]
+        cleaned = self._without_specials(sequences)
         return self._sp(side).decode(cleaned)
+
+    def _without_specials(self, sequences: Iterable[Iterable[int]]) -> list[list[int]]:
+        """The ids of each sequence without PAD, BOS (decoder start) and EOS."""
+        ids = self.special_ids
+        skipped = frozenset((ids.pad, ids.bos, ids.eos))
+        return [[int(i) for i in sequence if int(i) not in skipped] for sequence in sequences]
 
     def encode_src(self, text: str) -> list[int]:
         return self.encode_batch([text], "src")[0]
@@ -206,22 +227,19 @@ class Tokenizer:
         """How well the vocabulary fits `lines`: unk rate (share of tokens that are UNK),
         character coverage (share of non-space characters not mapped to UNK or, with byte
         fallback, to bytes), tokens per sentence, and the most frequent uncovered characters."""
-        sp = self._sp(side)
-        uncovered = self.byte_ids(side) | {UNK_ID}
+        unk = self.special_ids.unk
+        uncovered = self.byte_ids(side) | {unk}
         sentences = tokens = unk_tokens = chars = 0
         unknown: Counter[str] = Counter()
         iterator = iter(lines)
         while batch := list(itertools.islice(iterator, batch_size)):
             sentences += len(batch)
             chars += sum(len(text) - text.count(" ") for text in batch)
-            for text, ids in zip(batch, sp.encode(batch, num_threads=1), strict=True):
+            for text, ids in zip(batch, self.encode_batch(batch, side), strict=True):
                 tokens += len(ids)
                 if not uncovered.isdisjoint(ids):  # rare: find the uncovered characters
-                    unk_tokens += ids.count(UNK_ID)
-                    for piece in sp.encode(text, return_type="proto").pieces:
-                        # a byte piece's surface is empty but for the last byte of its character
-                        if piece.id == UNK_ID or _BYTE_PIECE.fullmatch(piece.piece):
-                            unknown.update(piece.surface.replace(" ", ""))
+                    unk_tokens += ids.count(unk)
+                    unknown.update(self._unknown_characters(text, side))
         unk_chars = sum(unknown.values())
         return {
             "sentences": sentences,
@@ -231,6 +249,16 @@ class Tokenizer:
             "char_coverage": 1.0 - unk_chars / chars if chars else 1.0,
             "unknown_chars": "".join(char for char, _ in unknown.most_common(30)),
         }
+
+    def _unknown_characters(self, text: str, side: Side) -> str:
+        """The characters of `text` that encode to UNK or to bytes (spaces left out; a byte
+        piece's surface is empty but for the last byte of its character)."""
+        pieces = self._sp(side).encode(text, return_type="proto").pieces
+        return "".join(
+            piece.surface.replace(" ", "")
+            for piece in pieces
+            if piece.id == UNK_ID or _BYTE_PIECE.fullmatch(piece.piece)
+        )
 
     def byte_ids(self, side: Side) -> frozenset[int]:
         """The ids of the byte pieces <0x00>…<0xFF> (tokenizer.byte_fallback; none without it)."""

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from yiyan.config import ModelConfig
 from yiyan.errors import ConfigError
+from yiyan.vocab import SpecialIds
 
 
 @dataclass
@@ -61,6 +62,12 @@ class Seq2SeqModel(nn.Module, ABC):
                 f"model.tie_embeddings needs one shared vocabulary, but the source has {src_vocab_size} "
                 f"pieces and the target {tgt_vocab_size}; set model.tie_embeddings: false or tokenizer.joint: true"
             )
+        for name in ("pad_id", "unk_id", "bos_id", "eos_id"):
+            if getattr(config, name) >= min(src_vocab_size, tgt_vocab_size):
+                raise ConfigError(
+                    f"model.{name} ({getattr(config, name)}) is not below the vocabulary size "
+                    f"({src_vocab_size} source / {tgt_vocab_size} target pieces)"
+                )
         self.config = config
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
@@ -68,7 +75,8 @@ class Seq2SeqModel(nn.Module, ABC):
         self.tgt_embedding = (
             self.src_embedding if config.tie_embeddings else nn.Embedding(tgt_vocab_size, config.d_model)
         )
-        self.output_projection = nn.Linear(config.d_model, tgt_vocab_size, bias=False)
+        # logits = h·Eᵀ (+ b with `output_bias`, Marian's final_logits_bias)
+        self.output_projection = nn.Linear(config.d_model, tgt_vocab_size, bias=config.output_bias)
         if config.tie_embeddings:
             self.output_projection.weight = self.tgt_embedding.weight  # logits = h·Eᵀ
 
@@ -80,6 +88,12 @@ class Seq2SeqModel(nn.Module, ABC):
         for parameter in self.parameters():
             if parameter.dim() > 1:
                 nn.init.xavier_uniform_(parameter)
+
+    @property
+    def special_ids(self) -> SpecialIds:
+        """PAD, UNK, decoder start (BOS) and EOS of this model (model.json: model.*_id)."""
+        c = self.config
+        return SpecialIds(pad=c.pad_id, unk=c.unk_id, bos=c.bos_id, eos=c.eos_id)
 
     def logits(self, hidden: Tensor) -> Tensor:
         """[..., d_model] decoder outputs → [..., V] unnormalised scores."""

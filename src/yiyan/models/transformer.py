@@ -30,16 +30,25 @@ from yiyan.models.base import DecoderState, Seq2SeqModel, scaled_embedding
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "swish": nn.SiLU}
 
 
-def sinusoidal_positions(length: int, d_model: int) -> Tensor:
-    """PE(pos, 2i) = sin(pos / 10000^(2i/d)),  PE(pos, 2i+1) = cos(pos / 10000^(2i/d));  [length, d]."""
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
-    inverse_frequency = torch.exp(
-        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
-    )
-    table = torch.zeros(length, d_model)
-    table[:, 0::2] = torch.sin(position * inverse_frequency)
-    table[:, 1::2] = torch.cos(position * inverse_frequency[: d_model // 2])
-    return table
+def sinusoidal_positions(length: int, d_model: int, layout: str = "interleaved") -> Tensor:
+    """[length, d] with ω_i = 1 / 10000^(2i/d), i < ⌈d/2⌉:
+
+    interleaved (Vaswani et al.):   PE(pos, 2i) = sin(pos·ω_i),  PE(pos, 2i+1) = cos(pos·ω_i)
+    halves (Marian, fairseq):       PE(pos, i) = sin(pos·ω_i),   PE(pos, ⌈d/2⌉ + i) = cos(pos·ω_i)
+    """
+    dtype = torch.float64 if layout == "halves" else torch.float32  # Marian computes its table in float64
+    position = torch.arange(length, dtype=dtype).unsqueeze(1)
+    inverse_frequency = torch.exp(torch.arange(0, d_model, 2, dtype=dtype) * (-math.log(10000.0) / d_model))
+    angles = position * inverse_frequency  # [length, ⌈d/2⌉]
+    table = torch.zeros(length, d_model, dtype=dtype)
+    if layout == "halves":
+        half = angles.size(1)
+        table[:, :half] = torch.sin(angles)
+        table[:, half:] = torch.cos(angles[:, : d_model - half])
+    else:
+        table[:, 0::2] = torch.sin(angles)
+        table[:, 1::2] = torch.cos(angles[:, : d_model // 2])
+    return table.float()
 
 
 class FeedForward(nn.Sequential):
@@ -120,7 +129,9 @@ class Transformer(Seq2SeqModel):
     def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> None:
         super().__init__(config, src_vocab_size, tgt_vocab_size)
         self.register_buffer(
-            "positions", sinusoidal_positions(config.max_positions, config.d_model), persistent=False
+            "positions",
+            sinusoidal_positions(config.max_positions, config.d_model, config.position_layout),
+            persistent=False,
         )
         self.positions: Tensor
         self.dropout = nn.Dropout(config.dropout)

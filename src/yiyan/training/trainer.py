@@ -376,9 +376,14 @@ class Trainer:
         """Summed label-smoothed loss and NLL over the batch's non-padding target tokens."""
         with autocast(self.device, self.amp_dtype):
             hidden = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-            keep = batch.tgt_out != 0
+            keep = batch.tgt_out != self.model.special_ids.pad
             logits = self.model.logits(hidden[keep])  # project only real target positions
-        return label_smoothed_nll(logits.float(), batch.tgt_out[keep], self.config.training.label_smoothing)
+        return label_smoothed_nll(
+            logits.float(),
+            batch.tgt_out[keep],
+            self.config.training.label_smoothing,
+            self.model.special_ids.pad,
+        )
 
     def _update(self, micro_batches: list[Batch]) -> tuple[float, float, int]:
         """One optimizer update over `micro_batches`; returns (loss/token, nll/token, tokens)."""
@@ -427,12 +432,12 @@ class Trainer:
         sampler.set_epoch(0)
         nll_sum, tokens = 0.0, 0
         for indices in sampler:
-            batch = self._to_device(collate(self.dev_data, indices))
+            batch = self._to_device(collate(self.dev_data, indices, self.model.special_ids))
             with autocast(self.device, self.amp_dtype):
                 hidden = self.model(batch.src, batch.src_mask, batch.tgt_in)
-                keep = batch.tgt_out != 0
+                keep = batch.tgt_out != self.model.special_ids.pad
                 logits = self.model.logits(hidden[keep])
-            _, nll = label_smoothed_nll(logits.float(), batch.tgt_out[keep], 0.0)
+            _, nll = label_smoothed_nll(logits.float(), batch.tgt_out[keep], 0.0, self.model.special_ids.pad)
             nll_sum += nll.item()
             tokens += batch.n_tgt_tokens
         return nll_sum / max(tokens, 1)
@@ -575,7 +580,7 @@ class Trainer:
                     indices = next(batches, None)
                     if indices is None:
                         break
-                    micro.append(self._to_device(collate(self.train_data, indices)))
+                    micro.append(self._to_device(collate(self.train_data, indices, self.model.special_ids)))
                 if not micro:
                     reason = "max_epochs"
                     break

@@ -50,6 +50,12 @@ ARCHITECTURE = {
         "scale_embeddings",
         "tie_embeddings",
         "max_positions",
+        "position_layout",
+        "output_bias",
+        "pad_id",
+        "unk_id",
+        "bos_id",
+        "eos_id",
     ),
     "rnn": (
         "d_model",
