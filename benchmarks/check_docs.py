@@ -38,6 +38,7 @@ RESULT_KEYS = ("benchmark", "date", "command", "machine", "versions", "results")
 
 MARKER = re.compile(r"<!--\s*result:\s*([^#\s]+)#(\S*)\s*-->")
 OTHER_COMMENT = re.compile(r"<!--(?!\s*result:).*?-->")
+CODE_SPAN = re.compile(r"`[^`]*`")
 SEPARATOR = re.compile(r"\|[\s:|-]*\|")
 FILL = re.compile(r"pending\s*<!--\s*fill:\s*([^#\s]+)#(\S*)\s+(\{[^}]*\})\s*-->")
 NUMBER = re.compile(r"[+\-−]?\d[\d,]*(?:\.\d+)?(?:\s*%)?")
@@ -74,6 +75,9 @@ def markers(text: str, doc: str) -> tuple[list[Marker], list[str]]:
     """Every marker of `text` with the number just before it (since the previous marker, same line)."""
     found, problems = [], []
     for number, line in enumerate(text.splitlines(), 1):
+        line = CODE_SPAN.sub(
+            lambda span: " " * len(span[0]), line
+        )  # `<!-- result: … -->` documents the syntax
         previous = 0
         for match in MARKER.finditer(line):
             numbers = NUMBER.findall(line[previous : match.start()])

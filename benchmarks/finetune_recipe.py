@@ -106,7 +106,7 @@ def derive_scratch_warmup(args: argparse.Namespace) -> dict[str, Any]:
     eval_every = load_config(args.config, args.overrides).training.eval_every
     probe = Path(f"{args.run_prefix}-scratch-probe")
     shutil.rmtree(probe, ignore_errors=True)
-    probe_steps = max(eval_every, 20)
+    probe_steps = args.probe_updates or eval_every
     run_child(scratch_job(args, probe, args.seeds[0], warmup=1, probe_steps=probe_steps), env=args.env)
     summary = read_json(probe / "train_summary.json")
     seconds_per_update = summary["wall_seconds"] / summary["steps"]
@@ -154,8 +154,8 @@ def one_seed(args: argparse.Namespace, seed: int, warmup: int) -> dict[str, Any]
         ),
         scratch_job(args, runs["scratch"], seed, warmup),
     ]
-    for command in commands:
-        print(f"seed {seed}: {command[3] if command[2] == '-m' else 'scratch baseline'} …", flush=True)
+    for model, command in zip(runs, commands):
+        print(f"seed {seed}: {model} …", flush=True)
         run_child(command, env=args.env)
     plain = build_report(args.pretrained, runs["fine-tuned"], runs["scratch"], beam=args.beam)
     mixed = build_report(args.pretrained, runs["fine-tuned + mixing"], beam=args.beam)
@@ -258,6 +258,12 @@ def main() -> None:
         type=float,
         default=0.1,
         help="scratch warmup as a share of its expected updates in the budget (default 0.1)",
+    )
+    parser.add_argument(
+        "--probe-updates",
+        type=int,
+        default=0,
+        help="updates of the scratch speed probe (default: eval_every)",
     )
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--run-prefix", default="runs/finetune-hsk", help="run directories start with this")

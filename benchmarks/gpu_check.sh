@@ -36,7 +36,8 @@ EOF
 
 echo "== 2. training step, base Transformer"
 "$PY" benchmarks/train_step.py --size base --device cuda --precision bf16 fp16 fp32 \
-    --vocab 32000 --batch-tokens 8192 --length 32 --warmup 5 --steps 20 --out "$OUT/train_step.json"
+    --vocab 32000 --batch-tokens 8192 --length 32 --warmup 5 --steps 20 --name gpu-train-step-base
+cp benchmarks/results/gpu-train-step-base.json "$OUT/train_step.json"  # the committed result, and a copy here
 
 echo "== 3. yiyan train on the GPU, then --resume"
 RUN="$OUT/run"

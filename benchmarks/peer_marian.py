@@ -153,7 +153,7 @@ def train(args: argparse.Namespace) -> None:
             optimizer.step()
             train_s += time.perf_counter() - start
             tokens += int((labels != -100).sum())  # pieces + EOS, padding excluded
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             if step % args.log_every == 0:
                 emit(
                     {

@@ -33,9 +33,11 @@ target pieces + one EOS per sentence, validation excluded.
 Peers run in their own venvs, created by this script under WORKDIR (default bench-out/peers):
 Joey `torch==2.13.0 joeynmt==2.3.0 importlib_metadata sentencepiece==0.2.0` (Joey 2.3.0 imports
 importlib_metadata without declaring it, and crashes with sentencepiece 0.2.3); Marian
-`torch==2.13.0 transformers sentencepiece==0.2.0`. Their data and vocabulary follow the reference
-recipe: WORKDIR/data/{train,dev,test}.{en,zh} from the TSV files, then ../shared/reference/
-make_joint_spm.py. yiyan prepares its own data (`yiyan prepare`, the same joint 8,000-piece recipe).
+`torch==2.13.0 transformers sentencepiece==0.2.0`. All toolkits learn from the same training
+pairs: those `yiyan prepare` keeps (cleaned, simplified Chinese, pairs occurring in dev or test
+removed), written to WORKDIR/data/train.{en,zh}; dev and test are the TSV files as given. The peers'
+vocabulary follows the reference recipe (../shared/reference/make_joint_spm.py on those files);
+yiyan trains its own joint 8,000-piece unigram model on the same pairs.
 
 Each peer runs in its own process group; when the budget is over the script sends SIGINT to the
 group (Joey and Marian save their model on it), then SIGTERM, then SIGKILL, each after
@@ -132,8 +134,9 @@ def package_versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-def read_tsv(path: Path) -> tuple[list[str], list[str]]:
-    """Columns 0 and 1 of a TSV file, stripped; a line with fewer columns is an error."""
+def read_tsv(path: Path, limit: int = 0) -> tuple[list[str], list[str]]:
+    """Columns 0 and 1 of a TSV file (its first `limit` lines; 0: all), stripped; a line with fewer
+    columns is an error."""
     sources, targets = [], []
     with open(path, encoding="utf-8-sig") as f:  # -sig strips a file BOM
         for number, line in enumerate(f, 1):
@@ -142,17 +145,31 @@ def read_tsv(path: Path) -> tuple[list[str], list[str]]:
                 raise SystemExit(f"{path}:{number}: fewer than two columns")
             sources.append(fields[0].strip())
             targets.append(fields[1].strip())
+            if len(sources) == limit:
+                break
     return sources, targets
 
 
-def write_peer_data(data: Path, work: Path, reference: Path, python: Path) -> dict[str, int]:
+def write_peer_data(
+    data: Path, prepared: Path, work: Path, reference: Path, python: Path, test_limit: int = 0
+) -> dict[str, int]:
     """WORK/data/{split}.{en,zh} (+ warmup.{en,zh}: the first dev sentences) and the joint
-    SentencePiece model of the reference recipe (make_joint_spm.py, run in the Joey venv)."""
+    SentencePiece model of the reference recipe (make_joint_spm.py, run in the Joey venv).
+
+    The training pairs are those yiyan trains on (`prepared`/data/train.{en,zh}: cleaned, Chinese
+    converted to simplified, pairs that occur in dev or test removed), so that no toolkit sees test
+    sentences in training and all learn from the same pairs; dev and test are the TSV files as given."""
     out = work / "data"
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for split in SPLITS:
-        sides = read_tsv(data / f"{split}.tsv")
+        if split == "train":
+            sides = tuple(
+                (prepared / "data" / f"train.{lang}").read_text(encoding="utf-8").splitlines()
+                for lang in LANGS
+            )
+        else:
+            sides = read_tsv(data / f"{split}.tsv", test_limit if split == "test" else 0)
         counts[split] = len(sides[0])
         for lang, lines in zip(LANGS, sides):
             (out / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -236,23 +253,37 @@ def yiyan_overrides(
     ]
 
 
-def train_yiyan(
-    args: argparse.Namespace, recipe: dict[str, Any], run: Path, env: dict[str, str]
-) -> dict[str, Any]:
+def yiyan_sets(args: argparse.Namespace, recipe: dict[str, Any], run: Path) -> list[str]:
+    overrides = yiyan_overrides(args.data, run, recipe, args.budget, args.threads)
+    return [x for o in overrides for x in ("--set", o)]
+
+
+def prepare_yiyan(args: argparse.Namespace, recipe: dict[str, Any], run: Path, env: dict[str, str]) -> None:
+    """A fresh run directory `run`, prepared by `yiyan prepare` (cleaning, vocabulary, binarized data)."""
     if run.exists():
         shutil.rmtree(run)
     run.parent.mkdir(parents=True, exist_ok=True)
-    sets = [
-        x for o in yiyan_overrides(args.data, run, recipe, args.budget, args.threads) for x in ("--set", o)
+    command = [
+        sys.executable,
+        "-m",
+        "yiyan",
+        "prepare",
+        str(args.tuned_config),
+        *yiyan_sets(args, recipe, run),
     ]
+    with Child(command, env=env, log=run.parent / f"{run.name}.prepare.log") as child:
+        child.wait()
+    if child.exit_code != 0:
+        raise SystemExit(f"yiyan prepare failed; see {child.log}")
+
+
+def train_yiyan(
+    args: argparse.Namespace, recipe: dict[str, Any], run: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    prepare_yiyan(args, recipe, run, env)
+    sets = yiyan_sets(args, recipe, run)
     cli = [sys.executable, "-m", "yiyan"]
     logs = run.parent / f"{run.name}.log"
-    with Child(
-        [*cli, "prepare", str(args.tuned_config), *sets], env=env, log=logs.with_suffix(".prepare.log")
-    ) as c:
-        c.wait()
-    if c.exit_code != 0:
-        raise SystemExit(f"yiyan prepare failed; see {c.log}")
     with Child([*cli, "train", str(args.tuned_config), "--quiet", *sets], env=env, log=logs) as child:
         # yiyan stops itself on `training.max_time`; the group is stopped only if it overruns
         if not child.wait(args.budget + args.startup_timeout + args.grace):
@@ -305,10 +336,12 @@ def decode_yiyan(args: argparse.Namespace, run: Path, beam: int, env: dict[str, 
 # ------------------------------------------------------------------ Joey NMT
 
 
-def joey_config(args: argparse.Namespace, recipe: dict[str, Any], model_dir: Path, beam: int = 5) -> Path:
+def joey_config(
+    args: argparse.Namespace, recipe: dict[str, Any], model_dir: Path, beam: int | None = None
+) -> Path:
     """The reference joey-small.yaml with paths under WORK, the recipe's learning rate, warmup and
-    clipping, no validation inside the budget, and `beam` for `joeynmt test` (its dev set is the
-    64-sentence warm-up set, decoded before the test set)."""
+    clipping, no validation inside the budget; with `beam`, a config for `joeynmt test` (its dev set
+    is the 64-sentence warm-up set, decoded before the test set)."""
     cfg: dict[str, Any] = yaml.safe_load((args.reference / "joey-small.yaml").read_text(encoding="utf-8"))
     data = args.work / "data"
     cfg["model_dir"] = str(model_dir)
@@ -327,9 +360,11 @@ def joey_config(args: argparse.Namespace, recipe: dict[str, Any], model_dir: Pat
         training["clip_grad_norm"] = recipe["clip_norm"]
     training["validation_freq"] = NO_VALIDATION
     training["logging_freq"] = 20
-    cfg["testing"]["beam_size"] = beam
     cfg["testing"]["batch_size"] = DECODE_BATCH
-    path = model_dir.parent / f"{model_dir.name}.beam{beam}.yaml"
+    if beam is not None:  # a `joeynmt test` config: the model saved at the stop signal
+        cfg["testing"]["beam_size"] = beam
+        cfg["testing"]["load_model"] = str(model_dir / "latest.ckpt")
+    path = model_dir.parent / f"{model_dir.name}.{f'beam{beam}' if beam else 'train'}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 
@@ -389,9 +424,9 @@ def decode_joey(
 
     config = joey_config(args, recipe, model_dir, beam)
     prefix = model_dir.parent / f"{model_dir.name}.hyp.beam{beam}"
-    log = prefix.with_suffix(".log")
-    command = [str(python), "-m", "joeynmt", "test", str(config), "--ckpt", str(model_dir / "latest.ckpt")]
-    with Child([*command, "--output_path", str(prefix)], env=env, cwd=args.work, log=log) as child:
+    log = Path(f"{prefix}.log")
+    command = [str(python), "-m", "joeynmt", "test", str(config), "--output-path", str(prefix)]
+    with Child(command, env=env, cwd=args.work, log=log) as child:
         child.wait()
     if child.exit_code != 0:
         raise SystemExit(f"joeynmt test failed ({child.exit_code}); see {log}")
@@ -547,6 +582,12 @@ def main() -> None:
         "--startup-timeout", type=float, default=900.0, help="seconds until a loop must start"
     )
     parser.add_argument("--name", default="peers-side-by-side", help="benchmarks/results/NAME.json")
+    parser.add_argument(
+        "--test-limit",
+        type=int,
+        default=0,
+        help="decode only the first N test sentences (smoke runs; 0 = all)",
+    )
     parser.add_argument("--decode-worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.decode_worker:
@@ -568,15 +609,18 @@ def main() -> None:
         for p, v in package_versions(py, VERSION_PACKAGES[t]).items()
     }
     spm_python = pythons.get("joey") or ensure_venv(args.work / "joey-venv", VENVS["joey"])
-    pairs = write_peer_data(args.data, args.work, args.reference, spm_python)
-    sources, references = read_tsv(args.data / "test.tsv")
     all_recipes = recipes(args.tuned_config)
+    prepared = args.work / "yiyan-prepared"  # the training pairs every toolkit learns from
+    prepare_yiyan(args, all_recipes["reference"], prepared, env)
+    pairs = write_peer_data(args.data, prepared, args.work, args.reference, spm_python, args.test_limit)
+    sources, references = read_tsv(args.data / "test.tsv", args.test_limit)
     results: dict[str, Any] = {
         "budget_s": args.budget,
         "threads": args.threads,
         "decode_batch_sentences": DECODE_BATCH,
         "pairs": pairs,
         "test_sentences": len(sources),
+        "test_limit": args.test_limit,
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "recipes": {},
     }

@@ -87,12 +87,16 @@ def load_vocab_size(config: Config) -> int:
     return int(meta["tgt_vocab_size"])
 
 
-def decode_figures(run: Path, config: Config, threads: int, device: str = "cpu") -> dict[str, Any]:
+def decode_figures(
+    run: Path, config: Config, threads: int, device: str = "cpu", limit: int = 0
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
     translator = Translator.load(run, device=device)
     data = config.run_path / "data"
     sources = (data / f"test.{config.data.src_lang}").read_text(encoding="utf-8").splitlines()
     refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+    if limit:
+        sources, refs = sources[:limit], refs[:limit]
     results = {}
     for beam in (1, 5):
         translator.translate(sources[: config.decoding.batch_size], beam=beam)  # warm-up, untimed
@@ -126,6 +130,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto", help="training.device: auto, cpu or cuda (default auto)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--test-limit",
+        type=int,
+        default=0,
+        help="decode only the first N test sentences (smoke runs; 0 = all)",
+    )
     parser.add_argument("--name", help="result name: benchmarks/results/NAME.json (default train-<config>)")
     args = parser.parse_args()
 
@@ -184,7 +194,8 @@ def main() -> None:
                 report["train"]["achieved_gflops"] / report["matmul_peak_gflops"], 3
             )
     decode_device = "cuda" if summary.get("device") == "cuda" else "cpu"
-    report["test"] = decode_figures(run, config, args.threads, decode_device)
+    report["test"] = decode_figures(run, config, args.threads, decode_device, args.test_limit)
+    report["test_limit"] = args.test_limit
     write_result(args.name or f"train-{name}", report, matmul_peak=report["matmul_peak_gflops"])
 
 
