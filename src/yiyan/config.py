@@ -70,6 +70,13 @@ class DataConfig:
     split_seed: int = 1234
     score_filter_run: str | None = None  # a trained run whose forced scores rank the training pairs
     score_filter_drop_worst: float = 0.0  # drop this share of training pairs, the worst scored first
+    # noisy-data filters of training pairs (data/filters.py), all off by default; each drop is counted
+    drop_copies: bool = False  # target equals source (case and spaces ignored)
+    drop_urls: bool = False  # a URL or e-mail address on either side
+    max_digit_ratio: float = 1.0  # digits / non-space characters of a side; 1 = off
+    max_repeat: int = 0  # longest run of one repeated character allowed; 0 = off
+    min_script_ratio: float = 0.0  # share of a side's letters in its language's script; 0 = off
+    langid: bool = False  # langid.py says a side is in another language (slow: ~2k sentences/s)
 
 
 @dataclass
@@ -219,6 +226,9 @@ RANGES: dict[str, Range] = {
     "data.test_size": COUNT,
     "data.split_seed": COUNT,
     "data.score_filter_drop_worst": FRACTION,
+    "data.max_digit_ratio": PROBABILITY,
+    "data.max_repeat": COUNT,
+    "data.min_script_ratio": PROBABILITY,
     "tokenizer.vocab_size": Range(16),
     "tokenizer.tgt_vocab_size": Range(16),
     "tokenizer.character_coverage": Range(0, 1, low_open=True),

@@ -40,6 +40,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from yiyan.config import CorpusEntry, CorpusSpec, DataConfig
+from yiyan.data.filters import PairFilter
 from yiyan.data.script import converts, to_simplified
 from yiyan.errors import ConfigError, DataError, YiyanError
 from yiyan.segment import normalize_zh_punctuation
@@ -316,7 +317,9 @@ class Cleaner:
 
     Checks, in order: empty (either side), too_long (> max_chars either side),
     length_ratio (longer/shorter > max_length_ratio, when the longer side has at least
-    ratio_min_chars), duplicate (same normalized pair seen before; when deduplicating).
+    ratio_min_chars), the noisy-data filters the config switches on (copy, url, digits,
+    repeated_chars, wrong_script, wrong_language: data/filters.py), duplicate (same normalized
+    pair seen before; when deduplicating).
 
     `evaluation=True` (explicit dev/test sets): normalize only, never drop — the set scored must
     be the whole set — and refuse a pair with an empty side as a DataError naming file and line.
@@ -330,7 +333,10 @@ class Cleaner:
         self.deduplicate = config.deduplicate if deduplicate is None else deduplicate
         self.seen = HashSet()  # hashes of kept pairs (when deduplicating)
         self.read = 0
-        self.dropped = dict.fromkeys(DROP_REASONS, 0)
+        # the noisy-data filters the config switches on (data/filters.py); never on dev/test sets
+        self.filter = PairFilter(config) if not evaluation else None
+        extra = self.filter.reasons if self.filter is not None else ()
+        self.dropped = dict.fromkeys((*DROP_REASONS[:-1], *extra, DROP_REASONS[-1]), 0)
         # which sides are converted to simplified Chinese, and how many sentences changed
         self.simplify = {
             "src": converts(config.src_lang, config.zh_script),
@@ -355,6 +361,8 @@ class Cleaner:
             return "too_long"
         if longer >= c.ratio_min_chars and longer / shorter > c.max_length_ratio:
             return "length_ratio"
+        if self.filter and (reason := self.filter.reason(src, tgt)) is not None:
+            return reason
         if self.deduplicate:
             key = pair_hash(src, tgt)
             if key in self.seen:
