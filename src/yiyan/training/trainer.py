@@ -329,6 +329,12 @@ class Trainer:
             f"{dropped} of {len(self.train_data)} training pairs ({share:.2%}) are left out: longer than "
             f"training.max_length={cfg.max_length} tokens on either side"
         )
+        unscorable = self._dev_sampler().num_dropped
+        if unscorable:
+            self._echo(
+                f"dev loss leaves out {unscorable} of {len(self.dev_data)} dev pairs longer than the "
+                f"model's {self.model.max_output_length} positions (dev BLEU translates them all)"
+            )
         if self.state.step == 0:  # a resumed run has the record from its start
             self._metric(
                 {
@@ -418,17 +424,24 @@ class Trainer:
         loss_sum, nll_sum = self.dist.sum([loss_sum, nll_sum])
         return loss_sum / max(global_tokens, 1.0), nll_sum / max(global_tokens, 1.0), int(global_tokens)
 
-    @torch.no_grad()
-    def dev_loss(self) -> float:
-        """Mean NLL per target token on the dev set (no label smoothing)."""
-        self.model.eval()
-        sampler = TokenBudgetBatchSampler(
+    def _dev_sampler(self) -> TokenBudgetBatchSampler:
+        """Dev batches for the loss. Dev pairs are never filtered (prepare.py), but a pair longer
+        than a Transformer's positions cannot be scored: the loss leaves it out (said at the start;
+        dev BLEU translates every pair, cutting over-long input)."""
+        return TokenBudgetBatchSampler(
             self.dev_data.src_lengths,
             self.dev_data.tgt_lengths,
             self.config.training.batch_tokens,
             seed=0,
             shuffle=False,
+            max_length=self.model.max_output_length,
         )
+
+    @torch.no_grad()
+    def dev_loss(self) -> float:
+        """Mean NLL per target token on the dev set (no label smoothing)."""
+        self.model.eval()
+        sampler = self._dev_sampler()
         sampler.set_epoch(0)
         nll_sum, tokens = 0.0, 0
         for indices in sampler:
