@@ -109,6 +109,7 @@ def build_folder(
     *,
     seed: int = 0,
     steps: int = FIT_STEPS,
+    codes: tuple[str, ...] = (),
     **config: Any,
 ) -> Path:
     """A MarianMT folder: config.json + model.safetensors (+ generation_config.json),
@@ -123,7 +124,7 @@ def build_folder(
             piece = processor.id_to_piece(i)
             if not processor.is_control(i) and not processor.is_unknown(i) and piece not in pieces:
                 pieces.append(piece)
-    vocab = ["</s>", "<unk>", *pieces, "<pad>"]  # Marian: EOS 0, UNK 1, PAD last
+    vocab = ["</s>", "<unk>", *codes, *pieces, "<pad>"]  # Marian: EOS 0, UNK 1, PAD last
     (directory / "vocab.json").write_text(json.dumps({p: i for i, p in enumerate(vocab)}), encoding="utf-8")
     pad = len(vocab) - 1
     settings = {
@@ -365,6 +366,26 @@ def test_zh_en_import_matches_hugging_face(zh_en: Path, tmp_path: Path) -> None:
     ours = translator.translate(texts, beam=1, max_length_ratio=RATIO, max_length_offset=OFFSET)
     assert ours == hf_tokenizer(zh_en).batch_decode(expected, skip_special_tokens=True)
     assert sum(bool(text) for text in ours) > len(ours) // 2
+
+
+def test_a_multilingual_target_model_gets_its_language_code(tmp_path: Path) -> None:
+    """opus-mt-en-zh wants '>>cmn_Hans<<' (or another Chinese variant) in front of every source."""
+    codes = (">>cmn_Hans<<", ">>yue_Hant<<")
+    folder = build_folder(tmp_path / "opus-mt-en-zh", sentences(0), sentences(1), steps=5, codes=codes)
+    plain = import_marian(folder, tmp_path / "plain")
+    assert any("--target-code" in note for note in plain.report["notes"])
+    run = import_marian(folder, tmp_path / "run", target_code=">>cmn_Hans<<").path
+    ours, theirs = Tokenizer.load(run / "tokenizer"), hf_tokenizer(folder)
+    texts = ["I love you.", ">>yue_Hant<< I love you."]  # an explicit code is kept
+    expected = theirs([f">>cmn_Hans<< {texts[0]}", texts[1]])["input_ids"]
+    assert [[*ids, ours.special_ids.eos] for ids in ours.encode_batch(texts, "src")] == expected
+    assert ours.encode_batch(["我爱你。"], "tgt") == Tokenizer.load(plain.path / "tokenizer").encode_batch(
+        ["我爱你。"], "tgt"
+    )
+    [translation] = Translator.load(run, device="cpu").translate_detailed(["I love you."], beam=1)
+    assert translation.src_tokens[0] == ">>cmn_Hans<<" and translation.src_tokens[-1] == "</s>"
+    with pytest.raises(YiyanError, match="'>>fra<<' is not a language code of vocab.json"):
+        import_marian(folder, tmp_path / "bad", target_code=">>fra<<")
 
 
 # ------------------------------------------------------------------------------- fine-tuning

@@ -327,7 +327,12 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     source = download_from_hub(args.source, args.cache_dir) if args.hub else args.source
     result = import_marian(
-        source, args.output, src_lang=args.src_lang, tgt_lang=args.tgt_lang, force=args.force
+        source,
+        args.output,
+        src_lang=args.src_lang,
+        tgt_lang=args.tgt_lang,
+        target_code=args.target_code,
+        force=args.force,
     )
     report = result.report
     print(

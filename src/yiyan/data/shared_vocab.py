@@ -9,8 +9,10 @@ piece ids mean nothing to the network: the ids are those of one shared `vocab.js
 
 which is what Hugging Face's `MarianTokenizer` does. A source text may start with a target
 language code `>>xx<<` (multilingual models); it is kept as one piece, as MarianTokenizer does.
-The special ids are Marian's (EOS `</s>` 0, UNK `<unk>` 1, PAD `<pad>` last, decoder start =
-PAD), named in `special_pieces.json` beside the three files.
+Multilingual-target models (Helsinki-NLP/opus-mt-en-zh among them) expect such a code on every
+source; `source_prefix` puts it in front of every source that has none. The special ids are
+Marian's (EOS `</s>` 0, UNK `<unk>` 1, PAD `<pad>` last, decoder start = PAD). Special pieces
+and prefix are kept in `marian_tokenizer.json` beside the three files.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from yiyan.errors import YiyanError
 from yiyan.io import atomic_write_bytes, write_json
 from yiyan.vocab import SpecialIds
 
-SOURCE_SPM, TARGET_SPM, VOCAB_JSON, SPECIALS_JSON = (
+SOURCE_SPM, TARGET_SPM, VOCAB_JSON, OPTIONS_JSON = (
     "source.spm",
     "target.spm",
     "vocab.json",
-    "special_pieces.json",
+    "marian_tokenizer.json",
 )
 MARIAN_SPECIAL_PIECES = {"pad": "<pad>", "unk": "<unk>", "bos": "<pad>", "eos": "</s>"}  # bos: decoder start
 
@@ -51,13 +53,25 @@ def _vocabulary(vocab: dict[str, Any], name: str) -> list[str]:
 class SharedVocabTokenizer(Tokenizer):
     """`Tokenizer`'s interface over source.spm + target.spm + one shared vocab.json."""
 
-    def __init__(self, source: bytes, target: bytes, vocab: dict[str, Any], specials: dict[str, str]) -> None:
-        self._setup_shared(source, target, vocab, specials)
+    def __init__(
+        self,
+        source: bytes,
+        target: bytes,
+        vocab: dict[str, Any],
+        specials: dict[str, str],
+        source_prefix: str | None = None,
+    ) -> None:
+        self._setup_shared(source, target, vocab, specials, source_prefix)
 
     def _setup_shared(
-        self, source: bytes, target: bytes, vocab: dict[str, Any], specials: dict[str, str]
+        self,
+        source: bytes,
+        target: bytes,
+        vocab: dict[str, Any],
+        specials: dict[str, str],
+        source_prefix: str | None = None,
     ) -> None:
-        self._state = (source, target, vocab, specials)
+        self._state = (source, target, vocab, specials, source_prefix)
         self._joint = True  # one vocabulary for both sides: embeddings can be tied
         self._src = spm.SentencePieceProcessor(model_proto=source)
         self._tgt = spm.SentencePieceProcessor(model_proto=target)
@@ -67,7 +81,11 @@ class SharedVocabTokenizer(Tokenizer):
         if missing:
             raise YiyanError(f"{VOCAB_JSON} lacks the special piece(s) {missing}")
         self._special_ids = SpecialIds(**{role: self._ids[piece] for role, piece in specials.items()})
-        self._language_codes = frozenset(p for p in self._pieces if p.startswith(">>") and p.endswith("<<"))
+        self.language_codes = [p for p in self._pieces if p.startswith(">>") and p.endswith("<<")]
+        if source_prefix is not None and source_prefix not in self.language_codes:
+            shown = ", ".join(self.language_codes[:10]) or "none"
+            raise YiyanError(f"{source_prefix!r} is not a language code of {VOCAB_JSON} (codes: {shown})")
+        self.source_prefix = source_prefix
 
     def __getstate__(self) -> Any:
         return self._state
@@ -81,27 +99,27 @@ class SharedVocabTokenizer(Tokenizer):
 
     @classmethod
     def from_files(
-        cls, directory: str | Path, specials: dict[str, str] | None = None
+        cls, directory: str | Path, specials: dict[str, str] | None = None, source_prefix: str | None = None
     ) -> SharedVocabTokenizer:
         """Read source.spm, target.spm and vocab.json from `directory` (a YiyanError names a missing
-        or unreadable one); `specials` (role → piece) defaults to special_pieces.json, else Marian's."""
+        or unreadable one); `specials` (role → piece) and `source_prefix` default to those of
+        marian_tokenizer.json, else Marian's pieces and no prefix."""
         directory = Path(directory)
         for name in (SOURCE_SPM, TARGET_SPM, VOCAB_JSON):
             if not (directory / name).is_file():
                 raise YiyanError(f"{directory / name}: missing (a Marian tokenizer needs {name})")
         try:
             vocab = json.loads((directory / VOCAB_JSON).read_text(encoding="utf-8"))
-            if specials is None and (directory / SPECIALS_JSON).is_file():
-                specials = json.loads((directory / SPECIALS_JSON).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise YiyanError(
-                f"{directory}: {VOCAB_JSON} or {SPECIALS_JSON} is not valid JSON ({error})"
-            ) from None
+            if specials is None and (directory / OPTIONS_JSON).is_file():
+                options = json.loads((directory / OPTIONS_JSON).read_text(encoding="utf-8"))
+                specials, source_prefix = options["special_pieces"], options.get("source_prefix")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise YiyanError(f"{directory}: {VOCAB_JSON} or {OPTIONS_JSON} is not valid ({error})") from None
         if not isinstance(vocab, dict):
             raise YiyanError(f"{directory / VOCAB_JSON}: expected a JSON object piece → id")
         source, target = (directory / SOURCE_SPM).read_bytes(), (directory / TARGET_SPM).read_bytes()
         try:
-            return cls(source, target, vocab, dict(specials or MARIAN_SPECIAL_PIECES))
+            return cls(source, target, vocab, dict(specials or MARIAN_SPECIAL_PIECES), source_prefix)
         except RuntimeError as error:  # SentencePiece: not a model
             raise YiyanError(
                 f"{directory}: {SOURCE_SPM} / {TARGET_SPM} is not a SentencePiece model ({error})"
@@ -113,11 +131,11 @@ class SharedVocabTokenizer(Tokenizer):
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
-        source, target, vocab, specials = self._state
+        source, target, vocab, specials, source_prefix = self._state
         atomic_write_bytes(directory / SOURCE_SPM, source)
         atomic_write_bytes(directory / TARGET_SPM, target)
         write_json(directory / VOCAB_JSON, vocab)
-        write_json(directory / SPECIALS_JSON, specials)
+        write_json(directory / OPTIONS_JSON, {"special_pieces": specials, "source_prefix": source_prefix})
 
     @property
     def special_ids(self) -> SpecialIds:
@@ -125,7 +143,7 @@ class SharedVocabTokenizer(Tokenizer):
 
     @property
     def model_files(self) -> list[str]:
-        return [SOURCE_SPM, TARGET_SPM, VOCAB_JSON, SPECIALS_JSON]
+        return [SOURCE_SPM, TARGET_SPM, VOCAB_JSON, OPTIONS_JSON]
 
     @property
     def src_vocab_size(self) -> int:
@@ -147,6 +165,8 @@ class SharedVocabTokenizer(Tokenizer):
 
     def encode_pieces(self, texts: Sequence[str], side: Side) -> list[list[str]]:
         split = [self._split_code(text) for text in texts]
+        if side == "src" and self.source_prefix is not None:  # the target language, where none is given
+            split = [(code or [self.source_prefix], rest) for code, rest in split]
         encoded = self._sp(side).encode([rest for _, rest in split], out_type=str, num_threads=1)
         return [code + pieces for (code, _), pieces in zip(split, encoded, strict=True)]
 

@@ -477,10 +477,13 @@ def import_marian(
     *,
     src_lang: str | None = None,
     tgt_lang: str | None = None,
+    target_code: str | None = None,
     force: bool = False,
 ) -> ImportResult:
     """Convert the MarianMT folder `directory` into the run directory `out` (built beside it
-    and renamed into place, so a failed import leaves nothing behind)."""
+    and renamed into place, so a failed import leaves nothing behind). `target_code` (e.g.
+    ">>cmn_Hans<<"): the target-language token a multilingual-target model expects at the start
+    of every source; the run's tokenizer adds it to every source that has none."""
     directory, out = Path(directory), Path(out)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a directory")
@@ -495,7 +498,13 @@ def import_marian(
         )
     languages = language_pair(directory, tokenizer_config, src_lang, tgt_lang)
     specials = special_pieces(tokenizer_config)
-    tokenizer = SharedVocabTokenizer.from_files(directory, specials)
+    tokenizer = SharedVocabTokenizer.from_files(directory, specials, target_code)
+    if tokenizer.language_codes and target_code is None:
+        notes.append(
+            f"this model expects a target-language token at the start of each source "
+            f"({', '.join(tokenizer.language_codes[:8])}…): import again with --target-code, or "
+            "start every input with one"
+        )
     vocab_size = int(_required(hf, "vocab_size", directory / "config.json"))
     if tokenizer.src_vocab_size != vocab_size:
         raise CheckpointError(
@@ -529,6 +538,7 @@ def import_marian(
         "tgt_lang": languages[1],
         "special_ids": asdict(tokenizer.special_ids),
         "special_pieces": specials,
+        "target_code": target_code,
         "parameters": sum(p.numel() for p in model.parameters()),
         "notes": notes,
     }
