@@ -493,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="the run directory to create")
     p.add_argument("--src-lang", help="source language code (default: from the folder)")
     p.add_argument("--tgt-lang", help="target language code (default: from the folder)")
+    p.add_argument(
+        "--target-code",
+        metavar="'>>xx<<'",
+        help="the target-language token a multilingual-target model expects (opus-mt-en-zh: '>>cmn_Hans<<'); "
+        "added to every source",
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty RUN_DIR")
     p.add_argument(
         "--hub",
