@@ -143,7 +143,7 @@ def translate_stream(
         _translate_subtitles(translator, source, out, fmt, options, name, report)
         return report
     if fmt == "text" and not callable(getattr(translator, "translate_document", None)):
-        raise YiyanError("--input-format text needs an engine with translate_document (not an ensemble)")
+        raise YiyanError("--input-format text needs an engine with translate_document")
     if fmt == "text" and format_line is not None:
         raise YiyanError("--output-format jsonl needs --input-format lines")
     for batch in read_batches(source, batch_lines=batch_lines, max_wait_ms=max_wait_ms, name=name):
