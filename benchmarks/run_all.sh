@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train backtranslation}
+STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train backtranslation documents}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
@@ -42,6 +42,8 @@ for step in $STEPS; do
                    --name toolbox-train ;;
     backtranslation) $PY benchmarks/backtranslation.py --data "$DATA" --mono "$DATA/../jiyu-en-zh/train.tsv" \
                    --budget 6m --name backtranslation ;;
+    documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
+                   --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac 2>&1 | tee "bench-out/$step.log"
 done
