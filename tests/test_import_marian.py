@@ -332,6 +332,24 @@ def test_translator_and_attention_work_on_the_import(imported: Path) -> None:
     assert result.src_tokens[-1] == "</s>" and result.attention.shape[-1] == len(result.src_tokens)
 
 
+def test_the_server_translates_with_the_import(imported: Path) -> None:
+    pytest.importorskip("fastapi")
+    import warnings
+
+    with warnings.catch_warnings():  # starlette's notice that its TestClient moves to httpx2
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from yiyan.serve.app import create_app
+
+    translator = Translator.load(imported, device="cpu")
+    expected = translator.translate(["I love you."], beam=1)
+    with TestClient(create_app(translator)) as client:
+        response = client.post("/translate", json={"text": "I love you.", "beam": 1})
+    assert response.status_code == 200, response.text
+    [translation] = response.json()["translations"]
+    assert expected[0] and translation["text"] == expected[0] and translation["src_tokens"][-1] == "</s>"
+
+
 def test_batches_use_the_models_special_ids(imported: Path) -> None:
     """Fine-tuning batches: Marian's decoder starts from PAD (the last id), targets end with EOS 0."""
 
