@@ -125,6 +125,29 @@ def test_stdin_is_a_unix_filter(run: Path) -> None:
     assert process.returncode == 0
 
 
+def test_a_reader_that_goes_away_ends_the_filter_quietly(run: Path) -> None:
+    """`... | yiyan translate RUN | head -1`: no traceback, exit 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "yiyan", "translate", str(run), "--beam", "1", "--batch-lines", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    process.stdin.write("I love you.\n")
+    process.stdin.flush()
+    assert process.stdout.readline() == "我爱你。\n"
+    process.stdout.close()  # like head -1 exiting
+    process.stdin.write("Thank you.\n" * 50)
+    process.stdin.close()
+    assert process.wait(timeout=120) == 0
+    err = process.stderr.read()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 # ----------------------------------------------------------------------------- documents
 
 

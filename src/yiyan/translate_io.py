@@ -19,6 +19,8 @@ and reported on stderr, never silent.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -158,9 +160,20 @@ def translate_stream(
             texts = [(format_line or _text)(result) for result in results]
             report.sentences += len(results)
             report.split += sum(result.parts > 1 for result in results)
-        out.writelines(f"{text}\n" for text in texts)
-        out.flush()
+        try:
+            out.writelines(f"{text}\n" for text in texts)
+            out.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as filters do
+            _silence(out)
+            break
     return report
+
+
+def _silence(out: IO[str]) -> None:
+    """Point `out`'s file descriptor at /dev/null, so the interpreter's last flush of a closed
+    pipe does not print an error at exit."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError, OSError: not a real file
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 def _text(translation: Translation) -> str:
