@@ -130,15 +130,35 @@ def finetune_command(args: argparse.Namespace, run: Path, seed: int, *extra: str
         *(sys.executable, "-m", "yiyan", "finetune", args.pretrained, args.config),
         *("--run-dir", str(run), "--max-time", str(args.budget)),
         *("--set", f"training.num_threads={args.threads}", "--set", f"training.seed={seed}"),
+        *("--beam", str(args.beam)),
         *sets,
         *extra,
         "--quiet",
     ]
 
 
+def score_scratch(run: Path, in_domain: dict[str, str], beam: int, output: Path) -> dict[str, Any]:
+    """The scratch model on the fine-tuned run's in-domain test set (the same split: same corpus,
+    same split_seed), as yiyan.finetune.build_report scores it."""
+    from yiyan.evaluate_run import evaluate_run
+    from yiyan.translate import Translator
+
+    result = evaluate_run(
+        Translator.load(run, device="cpu"),
+        src=in_domain["src"],
+        ref=in_domain["ref"],
+        output=str(output),
+        beam=beam,
+    )
+    return {"bleu": result["bleu"], "chrf": result["chrf"]}
+
+
 def one_seed(args: argparse.Namespace, seed: int, warmup: int) -> dict[str, Any]:
-    """Train the three models of one seed; return per model its in-domain / general scores and training."""
-    from yiyan.finetune import build_report
+    """Train the three models of one seed; return per model its in-domain / general scores and training.
+
+    The fine-tuned runs' scores come from the reports `yiyan finetune` writes (pretrained and
+    fine-tuned model, in-domain and general-domain test sets); the scratch model is scored here."""
+    from yiyan.io import read_json
 
     runs = {
         "fine-tuned": Path(f"{args.run_prefix}-s{seed}"),
@@ -157,21 +177,32 @@ def one_seed(args: argparse.Namespace, seed: int, warmup: int) -> dict[str, Any]
     for model, command in zip(runs, commands):
         print(f"seed {seed}: {model} …", flush=True)
         run_child(command, env=args.env)
-    plain = build_report(args.pretrained, runs["fine-tuned"], runs["scratch"], beam=args.beam)
-    mixed = build_report(args.pretrained, runs["fine-tuned + mixing"], beam=args.beam)
-    sources = {
-        "pretrained": (plain, "pretrained"),
-        "fine-tuned": (plain, "finetuned"),
-        "fine-tuned + mixing": (mixed, "finetuned"),
-        "scratch": (plain, "scratch"),
-    }
-    models = {}
-    for model, (report, label) in sources.items():
-        models[model] = {
+    plain = read_json(runs["fine-tuned"] / "finetune_report.json")
+    mixed = read_json(runs["fine-tuned + mixing"] / "finetune_report.json")
+    scratch_output = runs["scratch"] / "eval" / "scratch.in_domain.hyp"
+    scratch_scores = score_scratch(
+        runs["scratch"], plain["test_sets"]["in_domain"], args.beam, scratch_output
+    )
+    summary = read_json(runs["scratch"] / "train_summary.json")
+    models = {
+        model: {
             "in_domain": report["in_domain_test"].get(label),
             "general": (report["general_test"] or {}).get(label),
             "training": report["training"].get(label),
         }
+        for model, (report, label) in {
+            "pretrained": (plain, "pretrained"),
+            "fine-tuned": (plain, "finetuned"),
+            "fine-tuned + mixing": (mixed, "finetuned"),
+        }.items()
+    }
+    models["scratch"] = {
+        "in_domain": scratch_scores,
+        "general": None,  # its own vocabulary, trained on the in-domain data only
+        "training": {
+            k: summary.get(k) for k in ("steps", "epochs", "best_step", "stopped_by", "train_seconds")
+        },
+    }
     return {
         "seed": seed,
         "runs": {k: str(v) for k, v in runs.items()},
