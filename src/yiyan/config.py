@@ -112,13 +112,6 @@ class ModelConfig:
     scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model)
     tie_embeddings: bool = True  # share source/target/output embeddings (needs a joint vocabulary)
     max_positions: int = 1024
-    # GRU + Bahdanau attention (type: rnn)
-    hidden_size: int = 256
-    bidirectional: bool = True
-    output_layer: Literal["maxout", "tanh", "none"] = "tanh"
-
-
-@dataclass
     # sinusoidal position table: "interleaved" sin/cos (Vaswani et al.) or "halves" [sin…, cos…]
     # (Marian, fairseq); an output bias added to the logits (Marian's final_logits_bias)
     position_layout: Literal["interleaved", "halves"] = "interleaved"
@@ -129,6 +122,13 @@ class ModelConfig:
     unk_id: int = 1
     bos_id: int = 2
     eos_id: int = 3
+    # GRU + Bahdanau attention (type: rnn)
+    hidden_size: int = 256
+    bidirectional: bool = True
+    output_layer: Literal["maxout", "tanh", "none"] = "tanh"
+
+
+@dataclass
 class TrainingConfig:
     learning_rate: float = 5e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
@@ -242,6 +242,10 @@ RANGES: dict[str, Range] = {
     "model.dropout": FRACTION,
     "model.attention_dropout": FRACTION,
     "model.max_positions": POSITIVE,
+    "model.pad_id": COUNT,  # and below the vocabulary size: checked when the model is built
+    "model.unk_id": COUNT,
+    "model.bos_id": COUNT,
+    "model.eos_id": COUNT,
     "model.hidden_size": POSITIVE,
     "training.learning_rate": PROBABILITY,  # 0 is allowed (a frozen run), negative is not
     "training.betas": FRACTION,
@@ -252,10 +256,6 @@ RANGES: dict[str, Range] = {
     "training.clip_norm": COUNT,
     "training.label_smoothing": FRACTION,
     "training.batch_tokens": POSITIVE,
-    "model.pad_id": COUNT,  # and below the vocabulary size: checked when the model is built
-    "model.unk_id": COUNT,
-    "model.bos_id": COUNT,
-    "model.eos_id": COUNT,
     "training.accumulation": POSITIVE,
     "training.max_steps": COUNT,
     "training.max_epochs": COUNT,
