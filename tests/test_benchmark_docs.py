@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,54 @@ def test_fill_writes_the_value_and_its_marker_then_the_check_passes(tmp_path: Pa
     )
     readme.write_text(filled, encoding="utf-8")
     assert check_docs.check((readme,), results, run_all) == []
+
+
+# ------------------------------------------------------------------ stopping a peer's process group
+
+
+def wait_for(path: Path, text: str) -> None:
+    """Until `path` holds `text` (the child is ready); a hung child fails the test after long."""
+    for _ in range(600):
+        if path.exists() and text in path.read_text(encoding="utf-8", errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never showed {text!r}")
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (no entry, or a zombie left for init to reap)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" in status.read_text()
+    except OSError:
+        return True
+
+
+def test_a_child_that_saves_on_sigint_is_stopped_by_sigint(tmp_path: Path) -> None:
+    log = tmp_path / "child.log"
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: (print('saved', flush=True), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    with common.Child([sys.executable, "-c", code], log=log) as child:
+        wait_for(log, "ready")
+        assert child.stop(grace_s=60) == "SIGINT"
+    assert child.exit_code == 0 and child.peak_rss_gib and child.peak_rss_gib > 0
+    assert "saved" in log.read_text(encoding="utf-8")
+
+
+def test_a_group_that_ignores_sigint_and_sigterm_is_killed_children_included(tmp_path: Path) -> None:
+    log, pid_file = tmp_path / "child.log", tmp_path / "grandchild.pid"
+    script = f"trap '' INT TERM; sleep 300 & echo $! > {pid_file}; echo ready; wait"
+    with common.Child(["bash", "-c", script], log=log) as child:
+        wait_for(log, "ready")
+        grandchild = int(pid_file.read_text())
+        assert child.stop(grace_s=0.5) == "SIGKILL"
+    assert child.exit_code == -9
+    for _ in range(100):  # the kernel delivers SIGKILL to the whole group at once; give it a moment
+        if gone(grandchild):
+            break
+        time.sleep(0.1)
+    assert gone(grandchild)
