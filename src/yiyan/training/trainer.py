@@ -488,6 +488,10 @@ class Trainer:
             record: dict[str, Any] = {
                 "kind": "dev",
                 "step": self.state.step,
+                # the training clock (updates and batch loading, no evaluation) and target tokens
+                # seen so far: the x axes of a learning curve (benchmarks/pretrain_curve.py)
+                "train_seconds": round(self.state.train_seconds, 2),
+                "target_tokens": self.state.target_tokens,
                 "loss": round(self.dev_loss(), 4),
             }
             record["ppl"] = round(math.exp(min(record["loss"], 50.0)), 2)
@@ -582,6 +586,7 @@ class Trainer:
         )
         batches = self._batches()
         window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+        window_data_time = 0.0  # of window_time, spent building batches (sampler + collate)
         reason = "max_steps"
         try:
             while True:
@@ -597,6 +602,7 @@ class Trainer:
                 if not micro:
                     reason = "max_epochs"
                     break
+                window_data_time += time.perf_counter() - step_start
                 loss, nll, tokens = self._update(micro)
                 elapsed = time.perf_counter() - step_start
                 self.state.step += 1
@@ -618,9 +624,12 @@ class Trainer:
                             "lr": rate,
                             "tokens_per_s": round(window_tokens / max(window_time, 1e-9), 1),
                             "mean_loss": window_loss / window_steps,
+                            # step time split: share spent loading batches, the rest is compute
+                            "data_share": round(window_data_time / max(window_time, 1e-9), 4),
                         }
                     )
                     window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
+                    window_data_time = 0.0
                 if self.dist.is_main:
                     wall = time.monotonic() - started
                     eta = f"{max(cfg.max_time - wall, 0.0) / 60:.1f}m" if cfg.max_time else "?"

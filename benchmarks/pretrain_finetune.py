@@ -1,0 +1,161 @@
+"""Pretrain → fine-tune on real data: the JiYu-pretrained recipe fine-tuned on Tatoeba (with and
+without mixing) against Tatoeba-only training at equal total wall-clock, and fine-tuned on HSK.
+
+    python benchmarks/pretrain_finetune.py --pretrained bench-out/pretrain-curve \\
+        --tatoeba /work/shared/data/tatoeba-cmn --flores /work/shared/data/flores200-dev/dev.tsv \\
+        --finetune-budget 10m
+
+--pretrained is a run trained by pretrain_curve.py (configs/pretrain-jiyu.yaml). Models, one after
+another (each `yiyan` command a child process with --threads):
+  pretrained              the pretrained run as is;
+  tatoeba-ft              `yiyan finetune` on Tatoeba train (configs/finetune-hsk.yaml's optimizer,
+                          Tatoeba data), --finetune-budget;
+  tatoeba-ft-mix          the same with finetune.mix_ratio=--mix-ratio JiYu pairs in every batch;
+  tatoeba-scratch         configs/tatoeba-small.yaml from scratch on Tatoeba alone for the pretrained
+                          run's wall-clock (its train_summary.json) + --finetune-budget: equal total
+                          compute with pretraining + fine-tuning;
+  hsk-ft                  `yiyan finetune` on HSK (configs/finetune-hsk.yaml), --finetune-budget.
+Each is scored on the Tatoeba test set, FLORES-200 dev and (HSK models) the HSK test split, with beam
+--beam (BLEU tok zh, chrF), after training. Writes benchmarks/results/<--name>.json with the headline
+deltas: fine-tuned − scratch on Tatoeba test (target ≥ +3) and FLORES-dev kept with mixing.
+Duration ≈ 3 × budget + (pretrained minutes + budget) + scoring (≈ 1–2 min per model and test set
+at beam 5). Smoke test: a pretrained smoke run, --finetune-budget 1m --tatoeba-lines 3000
+--name smoke --results-dir bench-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import REPO, write_result
+from pretrain_common import score_model, sets, yiyan
+from yiyan.cli import parse_duration
+
+FINETUNE_CONFIG = REPO / "configs" / "finetune-hsk.yaml"
+SCRATCH_CONFIG = REPO / "configs" / "tatoeba-small.yaml"
+
+
+def head(path: Path, lines: int, out: Path) -> Path:
+    """The first `lines` lines of `path` (all of it when 0), for smoke tests."""
+    if not lines:
+        return path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, encoding="utf-8") as source:
+        out.write_text("".join(line for _, line in zip(range(lines), source)), encoding="utf-8")
+    return out
+
+
+def split_tsv(run: Path, split: str, out: Path) -> Path:
+    """A prepared run's split as source<TAB>untouched reference (e.g. HSK's held-out test)."""
+    config = json.loads((run / "prepare_report.json").read_text(encoding="utf-8"))
+    src = (run / "data" / f"{split}.{config['src_lang']}").read_text(encoding="utf-8").splitlines()
+    ref = (run / "data" / f"{split}.ref.{config['tgt_lang']}").read_text(encoding="utf-8").splitlines()
+    out.write_text("".join(f"{s}\t{r}\n" for s, r in zip(src, ref, strict=True)), encoding="utf-8")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pretrained", type=Path, required=True, help="run trained by pretrain_curve.py")
+    parser.add_argument(
+        "--tatoeba", type=Path, required=True, help="tatoeba-cmn directory (train/dev/test.tsv)"
+    )
+    parser.add_argument("--flores", type=Path, required=True, help="FLORES-200 dev: flores200-dev/dev.tsv")
+    parser.add_argument("--finetune-budget", type=parse_duration, default=600.0, help="e.g. 10m")
+    parser.add_argument("--mix-ratio", type=float, default=0.2, help="JiYu share per batch when mixing")
+    parser.add_argument("--tatoeba-lines", type=int, default=0, help="Tatoeba train: first N pairs (smoke)")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out-dir", type=Path, default=REPO / "bench-out" / "pretrain-finetune")
+    parser.add_argument("--name", default="pretrain-finetune", help="result name: <results-dir>/NAME.json")
+    parser.add_argument("--results-dir", type=Path, help="where the JSON goes (default benchmarks/results)")
+    args = parser.parse_args()
+
+    out, threads, budget = args.out_dir, args.threads, args.finetune_budget
+    pretrained_summary = json.loads((args.pretrained / "train_summary.json").read_text(encoding="utf-8"))
+    pretrain_seconds = float(pretrained_summary["wall_seconds"])
+    tatoeba_train = head(args.tatoeba / "train.tsv", args.tatoeba_lines, out / "tatoeba-train.tsv")
+    tatoeba_test = args.tatoeba / "test.tsv"
+    tatoeba_data = [
+        "data.corpus=null",
+        f"data.train={json.dumps(str(tatoeba_train))}",
+        f"data.dev={json.dumps(str(args.tatoeba / 'dev.tsv'))}",
+        f"data.test={json.dumps(str(tatoeba_test))}",
+    ]
+    finetune = ["finetune", str(args.pretrained), str(FINETUNE_CONFIG), "--overwrite", "--quiet"]
+    jobs: dict[str, tuple[list[str], Path]] = {
+        "tatoeba-ft": ([*finetune, *sets(tatoeba_data), "--max-time", f"{budget}"], out / "tatoeba-ft"),
+        "tatoeba-ft-mix": (
+            [
+                *finetune,
+                *sets([*tatoeba_data, f"finetune.mix_ratio={args.mix_ratio}"]),
+                "--max-time",
+                f"{budget}",
+            ],
+            out / "tatoeba-ft-mix",
+        ),
+        "tatoeba-scratch": (
+            [
+                *["train", str(SCRATCH_CONFIG), *sets(tatoeba_data), "--overwrite", "--quiet"],
+                *["--max-time", f"{pretrain_seconds + budget}", "--set", f"training.num_threads={threads}"],
+            ],
+            out / "tatoeba-scratch",
+        ),
+        "hsk-ft": ([*finetune, "--max-time", f"{budget}"], out / "hsk-ft"),
+    }
+    runs = {"pretrained": args.pretrained}
+    seconds: dict[str, float] = {"pretrained": pretrain_seconds}
+    for name, (command, run) in jobs.items():
+        print(f"{name}: {' '.join(command[:3])} …", flush=True)
+        seconds[name], _ = yiyan([*command, "--run-dir", str(run)], out / f"{name}.log", threads)
+        runs[name] = run
+    hsk_test = split_tsv(runs["hsk-ft"], "test", out / "hsk-test.tsv")
+
+    models: dict[str, Any] = {}
+    for name, run in runs.items():
+        tests = {"tatoeba_test": tatoeba_test, "flores_dev": args.flores}
+        if name in ("pretrained", "hsk-ft"):
+            tests["hsk_test"] = hsk_test
+        models[name] = {test: score_model(run, run, path, args.beam, threads) for test, path in tests.items()}
+        models[name]["wall_seconds"] = round(seconds[name], 1)
+        print(f"{name}: {models[name]}", flush=True)
+
+    def delta(a: str, b: str, test: str) -> float:
+        return round(models[a][test]["bleu"] - models[b][test]["bleu"], 2)
+
+    results = {
+        "pretrained_run": str(args.pretrained),
+        "finetune_budget_minutes": round(budget / 60, 2),
+        "scratch_budget_minutes": round((pretrain_seconds + budget) / 60, 2),
+        "mix_ratio": args.mix_ratio,
+        "tatoeba_lines": args.tatoeba_lines or "all",
+        "scoring": {"beam": args.beam, "bleu_tokenize": "zh"},
+        "models": models,
+        "deltas": {
+            "tatoeba test: fine-tuned − scratch (target ≥ +3)": delta(
+                "tatoeba-ft", "tatoeba-scratch", "tatoeba_test"
+            ),
+            "tatoeba test: fine-tuned with mixing − scratch": delta(
+                "tatoeba-ft-mix", "tatoeba-scratch", "tatoeba_test"
+            ),
+            "FLORES dev lost by fine-tuning, without mixing": delta("pretrained", "tatoeba-ft", "flores_dev"),
+            "FLORES dev lost by fine-tuning, with mixing": delta(
+                "pretrained", "tatoeba-ft-mix", "flores_dev"
+            ),
+            "HSK test: fine-tuned − pretrained": delta("hsk-ft", "pretrained", "hsk_test"),
+        },
+    }
+    write_result(args.name, results, results_dir=args.results_dir)
+    for key, value in results["deltas"].items():
+        print(f"  {key}: {value:+.2f} BLEU")
+
+
+if __name__ == "__main__":
+    main()
