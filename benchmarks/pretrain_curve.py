@@ -102,6 +102,7 @@ def prepare_run(args: argparse.Namespace, run: Path, overrides: list[str], reuse
     return {
         **timing,
         "cleaning": report["cleaning"],
+        "decontamination": report["decontamination"],
         "sentences": report["sentences"],
         "tokens": report["tokens"],
     }

@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--mix-ratio", type=float, default=0.2, help="JiYu share per batch when mixing")
     parser.add_argument("--tatoeba-lines", type=int, default=0, help="Tatoeba train: first N pairs (smoke)")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument(
+        "--score-lines", type=int, default=0, help="score on the first N pairs of each test set (smoke)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench-out" / "pretrain-finetune")
     parser.add_argument("--name", default="pretrain-finetune", help="result name: <results-dir>/NAME.json")
@@ -123,7 +126,10 @@ def main() -> None:
         tests = {"tatoeba_test": tatoeba_test, "flores_dev": args.flores}
         if name in ("pretrained", "hsk-ft"):
             tests["hsk_test"] = hsk_test
-        models[name] = {test: score_model(run, run, path, args.beam, threads) for test, path in tests.items()}
+        models[name] = {
+            test: score_model(run, run, path, args.beam, threads, args.score_lines)
+            for test, path in tests.items()
+        }
         models[name]["wall_seconds"] = round(seconds[name], 1)
         print(f"{name}: {models[name]}", flush=True)
 
@@ -136,7 +142,7 @@ def main() -> None:
         "scratch_budget_minutes": round((pretrain_seconds + budget) / 60, 2),
         "mix_ratio": args.mix_ratio,
         "tatoeba_lines": args.tatoeba_lines or "all",
-        "scoring": {"beam": args.beam, "bleu_tokenize": "zh"},
+        "scoring": {"beam": args.beam, "bleu_tokenize": "zh", "lines": args.score_lines or "all"},
         "models": models,
         "deltas": {
             "tatoeba test: fine-tuned − scratch (target ≥ +3)": delta(
