@@ -9,9 +9,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The demo's budgets are update counts, not seconds, so the same seed gives the same model on any
-# machine; the defaults take about 6 minutes in all on 2 cores (docs/benchmarks.md, "The demo").
+# machine (and the same thread count gives the same numbers). The defaults cost about 10 minutes
+# of single-thread CPU time (roughly 6 minutes on 2 quiet cores, estimated, not measured); they
+# do not yet reach the demo's BLEU targets — see docs/benchmarks.md, section 10.
 DEMO_PRETRAIN_STEPS ?= 350
-DEMO_FINETUNE_STEPS ?= 120
+DEMO_FINETUNE_STEPS ?= 200
 DEMO_SEED ?= 1
 
 .PHONY: install demo test lint typecheck pytest clean system-deps
