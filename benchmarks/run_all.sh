@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train backtranslation documents}
+STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train toolbox-decode backtranslation documents}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
@@ -33,6 +33,8 @@ for step in $STEPS; do
                    --name prepare-scale ;;
     precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
     profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
+    toolbox-decode) $PY benchmarks/toolbox_decode.py runs/tatoeba-ref-s1 runs/tatoeba-ref-s2 --test-sentences 1000 \
+                   --name toolbox-decode ;;  # two seeds trained from the same prepared data (one vocabulary)
     ref-models)  for seed in 1 2; do  # the reference runs of the toolbox measurements (EMA + kept checkpoints)
                    .venv/bin/yiyan train configs/tatoeba-small.yaml --quiet --overwrite --run-dir runs/tatoeba-ref-s$seed \
                      --set data.train="$DATA/train.tsv" --set data.dev="$DATA/dev.tsv" --set data.test="$DATA/test.tsv" \
