@@ -85,7 +85,13 @@ def main() -> None:
     pretrained_summary = json.loads((args.pretrained / "train_summary.json").read_text(encoding="utf-8"))
     pretrain_seconds = float(pretrained_summary["wall_seconds"])
     tatoeba_train = head(args.tatoeba / "train.tsv", args.tatoeba_lines, out / "tatoeba-train.tsv")
-    tatoeba_test = args.tatoeba / "test.tsv"
+    # --score-lines (smoke tests) also shortens the test sets `yiyan finetune` decodes for its report
+    tatoeba_test = head(args.tatoeba / "test.tsv", args.score_lines, out / "tatoeba-test.tsv")
+    hsk_sizes = (
+        [f"data.test_size={args.score_lines}", f"data.dev_size={args.score_lines}"]
+        if args.score_lines
+        else []
+    )
     tatoeba_data = [
         "data.corpus=null",
         f"data.train={json.dumps(str(tatoeba_train))}",
@@ -111,7 +117,7 @@ def main() -> None:
             ],
             out / "tatoeba-scratch",
         ),
-        "hsk-ft": ([*finetune, "--max-time", f"{budget}"], out / "hsk-ft"),
+        "hsk-ft": ([*finetune, *sets(hsk_sizes), "--max-time", f"{budget}"], out / "hsk-ft"),
     }
     runs = {"pretrained": args.pretrained}
     seconds: dict[str, float] = {"pretrained": pretrain_seconds}
