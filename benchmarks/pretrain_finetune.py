@@ -85,8 +85,9 @@ def main() -> None:
     pretrained_summary = json.loads((args.pretrained / "train_summary.json").read_text(encoding="utf-8"))
     pretrain_seconds = float(pretrained_summary["wall_seconds"])
     tatoeba_train = head(args.tatoeba / "train.tsv", args.tatoeba_lines, out / "tatoeba-train.tsv")
-    # --score-lines (smoke tests) also shortens the test sets `yiyan finetune` decodes for its report
+    # --score-lines (smoke tests) also shortens the dev/test sets `yiyan finetune` decodes
     tatoeba_test = head(args.tatoeba / "test.tsv", args.score_lines, out / "tatoeba-test.tsv")
+    tatoeba_dev = head(args.tatoeba / "dev.tsv", args.score_lines, out / "tatoeba-dev.tsv")
     hsk_sizes = (
         [f"data.test_size={args.score_lines}", f"data.dev_size={args.score_lines}"]
         if args.score_lines
@@ -95,7 +96,7 @@ def main() -> None:
     tatoeba_data = [
         "data.corpus=null",
         f"data.train={json.dumps(str(tatoeba_train))}",
-        f"data.dev={json.dumps(str(args.tatoeba / 'dev.tsv'))}",
+        f"data.dev={json.dumps(str(tatoeba_dev))}",
         f"data.test={json.dumps(str(tatoeba_test))}",
     ]
     finetune = ["finetune", str(args.pretrained), str(FINETUNE_CONFIG), "--overwrite", "--quiet"]
