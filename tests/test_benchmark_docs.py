@@ -148,6 +148,21 @@ def test_fill_writes_the_value_and_its_marker_then_the_check_passes(tmp_path: Pa
     assert check_docs.check((readme,), results, run_all) == []
 
 
+@pytest.mark.parametrize(
+    ("shown", "value", "written"),
+    [("2,137", 1234.4, "1,234"), ("−0.46", -0.5, "−0.50"), ("35.0 %", 0.421, "42.1 %"), ("7", 9, "9")],
+)
+def test_refresh_rewrites_a_stale_figure_in_its_own_format_then_the_check_passes(
+    tmp_path: Path, shown: str, value: float, written: str
+) -> None:
+    row = "| t | {} <!-- result: peers.json#/results/tok --> |"
+    readme, results, run_all = write_setup(tmp_path, row.format(shown), value)
+    refreshed = check_docs.refresh(readme.read_text(encoding="utf-8"), results)
+    assert row.format(written) in refreshed
+    readme.write_text(refreshed, encoding="utf-8")
+    assert check_docs.check((readme,), results, run_all) == []
+
+
 # ------------------------------------------------------------------ stopping a peer's process group
 
 
