@@ -84,6 +84,24 @@ def test_translate_one_text() -> None:
     assert body["elapsed_ms"] >= 0
 
 
+class CuttingTranslator(FakeTranslator):
+    """Reports every text longer than 20 characters as translated in 3 pieces, as the pipeline does
+    with a sentence over decoding.max_input_tokens."""
+
+    def translate_detailed(self, texts: Sequence[str], **options: Any) -> list[FakeTranslation]:
+        results = super().translate_detailed(texts, **options)
+        for text, result in zip(texts, results, strict=True):
+            result.parts = 3 if len(text) > 20 else 1
+        return results
+
+
+def test_each_text_says_whether_it_was_cut_into_pieces() -> None:
+    with client(CuttingTranslator()) as c:
+        response = c.post("/translate", json={"texts": ["I love you.", "I like tea. " * 3]})
+    assert response.status_code == 200
+    assert [t["parts"] for t in response.json()["translations"]] == [1, 3]
+
+
 def test_translate_several_texts_keeps_order_and_empty_text() -> None:
     texts = ["I like tea.", "", "Hello, teacher!", "good"]
     with client() as c:

@@ -125,6 +125,7 @@ def to_output(result: TranslationLike, attention: bool) -> TranslationOut:
         score=float(result.score) if math.isfinite(result.score) else None,
         src_tokens=list(result.src_tokens),
         tgt_tokens=list(result.tgt_tokens),
+        parts=result.parts,
         attention=weights,
     )
 

@@ -61,6 +61,7 @@ class FakeTranslation:
     tgt_tokens: list[str]
     score: float
     attention: np.ndarray | None = None
+    parts: int = 1
 
 
 @dataclass

@@ -76,6 +76,9 @@ class TranslationOut(BaseModel):
     )
     src_tokens: list[str] = Field(description="source pieces fed to the model (</s> included)")
     tgt_tokens: list[str] = Field(description="generated pieces (</s> included when generated)")
+    parts: int = Field(
+        1, description="pieces an over-long sentence was cut into to be translated (1: not cut)"
+    )
     attention: Attention | None = None
 
 

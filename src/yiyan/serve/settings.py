@@ -31,6 +31,8 @@ class TranslationLike(Protocol):
     @property
     def score(self) -> float: ...
     @property
+    def parts(self) -> int: ...  # pieces an over-long sentence was cut into (1: not cut)
+    @property
     def attention(self) -> np.ndarray | None: ...  # [target steps, layers, heads, source tokens]
 
 
