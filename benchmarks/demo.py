@@ -38,8 +38,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pretrain-steps", type=int, default=350)
-    parser.add_argument("--finetune-steps", type=int, default=200)
+    parser.add_argument("--pretrain-steps", type=int, default=1000)
+    parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--name", default="demo", help="result name (benchmarks/results/NAME.json)")
     parser.add_argument("--from-runs", nargs=2, type=Path, metavar=("PRETRAINED", "FINETUNED"))
