@@ -61,16 +61,6 @@ class SharedVocabTokenizer(Tokenizer):
         specials: dict[str, str],
         source_prefix: str | None = None,
     ) -> None:
-        self._setup_shared(source, target, vocab, specials, source_prefix)
-
-    def _setup_shared(
-        self,
-        source: bytes,
-        target: bytes,
-        vocab: dict[str, Any],
-        specials: dict[str, str],
-        source_prefix: str | None = None,
-    ) -> None:
         self._state = (source, target, vocab, specials, source_prefix)
         self._joint = True  # one vocabulary for both sides: embeddings can be tied
         self._src = spm.SentencePieceProcessor(model_proto=source)
@@ -91,7 +81,7 @@ class SharedVocabTokenizer(Tokenizer):
         return self._state
 
     def __setstate__(self, state: Any) -> None:
-        self._setup_shared(*state)
+        self.__init__(*state)  # type: ignore[misc]  # rebuilt from the picklable state
 
     @staticmethod
     def is_saved_in(directory: Path) -> bool:
