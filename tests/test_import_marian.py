@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 import unicodedata
 from collections.abc import Callable
@@ -250,6 +251,16 @@ def test_tokenizer_matches_marian_tokenizer(imported: Path, en_zh: Path) -> None
     assert ours.decode_batch(labels, "tgt") == theirs.batch_decode(labels, skip_special_tokens=True)
     # the pieces cover every character; Marian's SentencePiece models normalize (nmt_nfkc: ？ → ?)
     assert ours.decode_batch(labels, "tgt") == [unicodedata.normalize("NFKC", text) for text in chinese]
+
+
+def test_the_shared_vocab_tokenizer_survives_pickling(imported: Path) -> None:
+    """Data-loading workers receive the tokenizer pickled (its state: the two models + vocab.json)."""
+    ours = Tokenizer.load(imported / "tokenizer")
+    copy = pickle.loads(pickle.dumps(ours))
+    assert type(copy) is type(ours)
+    english = sentences(0)
+    assert copy.encode_batch(english, "src") == ours.encode_batch(english, "src")
+    assert copy.special_ids == ours.special_ids
 
 
 def test_logits_equal_hugging_face_on_a_padded_batch(imported: Path, en_zh: Path) -> None:
