@@ -16,8 +16,10 @@ scratch. Never run two benchmarks at once on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +99,15 @@ def decode_figures(
     refs = (data / f"test.ref.{config.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
     if limit:
         sources, refs = sources[:limit], refs[:limit]
-    results = {}
+    train_sources = (data / f"train.{config.data.src_lang}").read_text(encoding="utf-8").splitlines()
+    novel = near_duplicate_free(sources, train_sources)
+    results: dict[str, Any] = {
+        "novel_subset": {
+            "rule": "English with no training sentence of word-set Jaccard >= 0.7",
+            "sentences": len(novel),
+            "of": len(sources),
+        }
+    }
     for beam in (1, 5):
         translator.translate(sources[: config.decoding.batch_size], beam=beam)  # warm-up, untimed
         start = time.perf_counter()
@@ -114,7 +124,33 @@ def decode_figures(
             "seconds": round(seconds, 2),
             "signature": scores["bleu_signature"],
         }
+        novel_scores = score([hyps[i] for i in novel], [refs[i] for i in novel], config.data.tgt_lang)
+        results["novel_subset"][f"beam{beam}_bleu"] = novel_scores["bleu"]
     return results
+
+
+WORD = re.compile(r"\w+")
+
+
+def near_duplicate_free(
+    test_sources: list[str], train_sources: list[str], threshold: float = 0.7
+) -> list[int]:
+    """Indices of the test sentences with no near-duplicate among the training sources: no training
+    sentence whose set of lower-cased words has Jaccard similarity ≥ `threshold` with theirs
+    ("Tom is here." vs "Tom is there." share 2 of 4 words: 0.5, kept; "I love you." vs "I love
+    you!" share all: 1.0, left out). Exact duplicates are already gone (prepare decontaminates)."""
+    words = [frozenset(WORD.findall(line.lower())) for line in train_sources]
+    by_word: dict[str, list[int]] = defaultdict(list)
+    for i, bag in enumerate(words):
+        for word in bag:
+            by_word[word].append(i)
+    kept = []
+    for index, line in enumerate(test_sources):
+        bag = frozenset(WORD.findall(line.lower()))
+        shared: Counter[int] = Counter(i for word in bag for i in by_word.get(word, ()))
+        if not any(n / len(bag | words[i]) >= threshold for i, n in shared.items()):
+            kept.append(index)
+    return kept
 
 
 def main() -> None:
@@ -125,6 +161,14 @@ def main() -> None:
     parser.add_argument("--config", default="configs/tatoeba-small.yaml")
     parser.add_argument(
         "--budget", type=parse_duration, default=1200.0, help="training wall clock (default 20m)"
+    )
+    parser.add_argument(
+        "--normalise-to",
+        type=float,
+        default=0.0,
+        metavar="GFLOPS",
+        help="compute-normalised budget: train for budget × GFLOPS / this machine's measured matmul peak "
+        "(issue 16: --budget 20m --normalise-to 210)",
     )
     parser.add_argument("--run-dir", help="default: runs/bench-<config name>")
     parser.add_argument("--threads", type=int, default=2)
@@ -140,6 +184,11 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    peak = matmul_peak_gflops()  # before training, on a quiet machine
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    budget = args.budget * args.normalise_to / peak if args.normalise_to else args.budget
+    if args.normalise_to:
+        print(f"budget: {args.budget:.0f} s × {args.normalise_to} / {peak:.1f} = {budget:.0f} s", flush=True)
     data = Path(args.data)
     name = Path(args.config).stem
     run = Path(args.run_dir or f"runs/bench-{name}")
@@ -150,14 +199,15 @@ def main() -> None:
         f"data.test={data / 'test.tsv'}",
         f"run_dir={run}",
         f"training.num_threads={args.threads}",
-        f"training.max_time={args.budget}",
+        f"training.max_time={budget:.0f}",
         f"training.device={args.device}",
         *args.overrides,
     ]
     config = load_config(args.config, overrides)
-    report: dict[str, Any] = {"config": args.config, "budget_s": args.budget}
-    report["matmul_peak_gflops"] = round(matmul_peak_gflops(), 1)  # before training, on a quiet machine
-    print(f"fp32 matmul peak: {report['matmul_peak_gflops']} GFLOP/s", flush=True)
+    report: dict[str, Any] = {"config": args.config, "budget_s": round(budget), "overrides": args.overrides}
+    if args.normalise_to:
+        report["budget_rule"] = f"{args.budget:.0f} s × {args.normalise_to} GFLOP/s / measured peak"
+    report["matmul_peak_gflops"] = round(peak, 1)
 
     cli = [sys.executable, "-m", "yiyan"]
     sets = [item for o in overrides for item in ("--set", o)]

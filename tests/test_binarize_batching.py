@@ -96,6 +96,24 @@ def test_batches_fit_the_budget_and_cover_every_sentence_once() -> None:
     assert max(sizes) >= 10  # short sentences share big batches
 
 
+def test_sentences_of_one_cost_are_grouped_by_target_length() -> None:
+    """The second sort key: less decoder padding than sorting by cost alone, same batch count."""
+    src, tgt = lengths(2000, seed=3)
+
+    def target_padding(batches: list[list[int]]) -> int:
+        return sum(len(b) * max(tgt[i] for i in b) - sum(tgt[i] for i in b) for b in batches)
+
+    for shuffle in (False, True):
+        sampler = TokenBudgetBatchSampler(src, tgt, batch_tokens=256, seed=1, shuffle=shuffle)
+        cost = np.maximum(src, tgt) + 1
+        by_cost_only = np.argsort(cost, kind="stable")  # what the sampler did before
+        cut = [by_cost_only[a:b].tolist() for a, b in zip(sampler._bounds, sampler._bounds[1:])]
+        assert target_padding(epoch(sampler)) < 0.8 * target_padding(cut)
+    in_order = [i for b in epoch(TokenBudgetBatchSampler(src, tgt, 256, shuffle=False)) for i in b]
+    keys = [(max(src[i], tgt[i]), tgt[i]) for i in in_order]
+    assert keys == sorted(keys)
+
+
 def test_max_length_drops_and_counts() -> None:
     src, tgt = lengths()
     sampler = TokenBudgetBatchSampler(src, tgt, batch_tokens=256, seed=1, max_length=40)

@@ -65,6 +65,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def fused_adamw_available(device: torch.device) -> bool:
+    """Whether `torch.optim.AdamW(fused=True)` runs on `device` (CUDA always; CPU from torch 2.4)."""
+    if device.type == "cuda":
+        return True
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return device.type == "cpu" and (major, minor) >= (2, 4)
+
+
 def set_threads(num_threads: int) -> None:
     if num_threads > 0:
         torch.set_num_threads(num_threads)

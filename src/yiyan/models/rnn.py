@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from yiyan.config import ModelConfig
 from yiyan.models.attention import AdditiveAttention
 from yiyan.models.base import DecoderState, Seq2SeqModel, scaled_embedding
+from yiyan.models.dropout import Dropout
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -36,7 +37,7 @@ class RNNModel(Seq2SeqModel):
         super().__init__(config, src_vocab_size, tgt_vocab_size)
         d, hidden = config.d_model, config.hidden_size
         memory_size = hidden * (2 if config.bidirectional else 1)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder = nn.GRU(
             d,
             hidden,

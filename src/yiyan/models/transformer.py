@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from yiyan.config import ModelConfig
 from yiyan.models.attention import CrossAttention, KeyValue, SelfAttention
 from yiyan.models.base import DecoderState, Seq2SeqModel, scaled_embedding
+from yiyan.models.dropout import Dropout
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "swish": nn.SiLU}
 
@@ -69,7 +70,7 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.pre_norm = config.norm == "pre"
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def pre(self, x: Tensor, norm: nn.LayerNorm) -> Tensor:
         """The sublayer's input: LayerNorm(x) (pre-norm) or x (post-norm)."""
@@ -134,7 +135,7 @@ class Transformer(Seq2SeqModel):
             persistent=False,
         )
         self.positions: Tensor
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
         pre_norm = config.norm == "pre"
