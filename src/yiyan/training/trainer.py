@@ -8,26 +8,25 @@ checkpoint (`checkpoints/last`), and stop early after `patience` evaluations wit
 Distributed training uses PyTorch's own engine: launched by `torchrun`, each rank reads a
 disjoint share of every epoch's batches, DistributedDataParallel all-reduces gradients
 (`no_sync` on inner accumulation steps), and only rank 0 writes files and shows progress.
+
+This module is the loop and the orchestration; the parts live beside it: distributed.py (the
+process group), batches.py (training and dev batches), loss.py (the loss of a batch),
+evaluation.py (dev loss, dev BLEU), state.py (what a resumed run needs, the best-checkpoint
+rule), metrics.py (console, train.log, metrics.jsonl, TensorBoard), transfer.py (fine-tuning).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import math
 import os
 import resource
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -45,13 +44,11 @@ from yiyan.data.binarize import BinarizedDataset
 from yiyan.data.mixing import ConcatPairs, MixedBatchSampler
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import YiyanError
-from yiyan.evaluate import score
-from yiyan.io import atomic_write, write_json, write_yaml
+from yiyan.io import write_json
 from yiyan.models import build_model
 from yiyan.models.base import Seq2SeqModel
 from yiyan.prepare import is_prepared, prepare
 from yiyan.runtime import (
-    autocast,
     fused_adamw_available,
     precision_name,
     resolve_device,
@@ -59,101 +56,18 @@ from yiyan.runtime import (
     seed_everything,
     set_threads,
 )
-from yiyan.training import transfer
+from yiyan.training import evaluation, transfer
+from yiyan.training.batches import dev_sampler, to_device, training_batches
+from yiyan.training.distributed import Distributed
 from yiyan.training.ema import ExponentialMovingAverage
-from yiyan.training.loss import label_smoothed_nll
+from yiyan.training.loss import batch_loss
+from yiyan.training.metrics import RunLog
 from yiyan.training.run_dir import claim_run_dir
 from yiyan.training.schedule import check_schedule, learning_rate
-from yiyan.translate import Translator
-
-log = logging.getLogger("yiyan.train")
-
-
-@dataclass
-class TrainState:
-    """Everything besides tensors that a resumed run needs to continue exactly."""
-
-    step: int = 0
-    epoch: int = 0
-    sampler: dict[str, Any] = field(default_factory=dict)
-    best_score: float = -math.inf
-    best_step: int = 0
-    best_loss: float = math.inf
-    bad_evals: int = 0
-    train_seconds: float = 0.0  # time spent in training steps (validation excluded)
-    target_tokens: int = 0  # non-padding target tokens trained on
-    rng: list[int] = field(default_factory=list)
-    cuda_rng: list[list[int]] = field(default_factory=list)
-    rank_rng: list[dict[str, list[int]]] = field(default_factory=list)  # per rank, when distributed
-    scaler: dict[str, Any] = field(default_factory=dict)  # fp16 GradScaler state
-
+from yiyan.training.state import AGREED, TrainState, rng_state
 
 # Why the ranks stop, agreed on every step by an all-reduce MAX (any rank may raise it).
 HALT_NONE, HALT_TIME, HALT_SIGNAL = 0, 1, 2
-# Bookkeeping that rank 0 updates when it validates, then broadcasts to the other ranks.
-AGREED = ("best_score", "best_step", "best_loss", "bad_evals")
-
-
-class Distributed:
-    """Rank/world-size view; a single process is world size 1.
-
-    Every method that communicates is a collective: all ranks call it, in the same order. Rank 0
-    evaluating while the others wait in a collective is fine as long as the wait is shorter than
-    the process-group timeout (YIYAN_DIST_TIMEOUT seconds, default 1800; NCCL's own default of
-    10 minutes would be too short for a long dev-set decode).
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = device if device.type == "cuda" else torch.device("cpu")  # NCCL wants GPU tensors
-        if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group(
-                backend="nccl" if device.type == "cuda" else "gloo",
-                timeout=timedelta(seconds=float(os.environ.get("YIYAN_DIST_TIMEOUT", "1800"))),
-            )
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, values: list[float]) -> list[float]:
-        """Element-wise sum over ranks."""
-        if self.world_size == 1:
-            return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return [float(v) for v in tensor.tolist()]
-
-    def max(self, value: int) -> int:
-        """The largest `value` of all ranks."""
-        if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.int64, device=self.device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return int(tensor.item())
-
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's `value` on every rank."""
-        if self.world_size == 1:
-            return value
-        holder = [value]
-        dist.broadcast_object_list(holder, src=0)
-        return holder[0]
-
-    def gather(self, value: Any) -> list[Any]:
-        """Every rank's `value`, by rank."""
-        if self.world_size == 1:
-            return [value]
-        values: list[Any] = [None] * self.world_size
-        dist.all_gather_object(values, value)
-        return values
-
-    def close(self) -> None:
-        if self.world_size > 1 and dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
 
 
 class Trainer:
@@ -169,14 +83,14 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
             torch.cuda.set_device(self.device)
         self.dist = Distributed(self.device)
+        self.logs = RunLog(self.run, is_main=self.dist.is_main, quiet=quiet)
         self.amp_dtype = resolve_precision(train_cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         seed_everything(train_cfg.seed)
 
         if self.dist.is_main and not is_prepared(self.run):
-            prepare(config, log=self._echo)
-        if self.dist.world_size > 1:
-            dist.barrier()
+            prepare(config, log=self.logs.echo)
+        self.dist.barrier()
         self.tokenizer = Tokenizer.load(self.run / "tokenizer")
         self.train_data: BinarizedDataset | ConcatPairs = BinarizedDataset(self.run / "data" / "bin", "train")
         self.dev_data = BinarizedDataset(self.run / "data" / "bin", "dev")
@@ -197,7 +111,7 @@ class Trainer:
                 self.tokenizer,
                 rank=self.dist.rank,
                 world_size=self.dist.world_size,
-                log=self._echo,
+                log=self.logs.echo,
             )
 
         self.model: Seq2SeqModel = build_model(
@@ -228,17 +142,9 @@ class Trainer:
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
-        self.writer: Any = None
-        self._log_handler: logging.Handler | None = None
         self._stop_signal = False
 
     # ------------------------------------------------------------------ setup helpers
-
-    def _echo(self, message: str) -> None:
-        if self.dist.is_main:
-            log.info(message)
-            if not self.quiet:
-                tqdm.write(message)
 
     def _init_from_pretrained(self, pretrained: Path, *, load: bool = True) -> None:
         """Fine-tuning: check that the pretrained run fits, load its weights (unless resuming,
@@ -246,19 +152,18 @@ class Trainer:
         transfer.check_pretrained(pretrained, self.config, self.tokenizer)
         if load:
             load_weights(self.model, pretrained / "model.safetensors")
-            self._echo(f"initialised from {pretrained}")
+            self.logs.echo(f"initialised from {pretrained}")
         ft = self.config.finetune
         frozen = transfer.freeze_parameters(self.model, ft.freeze, ft.freeze_layers)
         if frozen:
-            self._echo(transfer.describe_frozen(self.model, frozen))
+            self.logs.echo(transfer.describe_frozen(self.model, frozen))
 
     def _resume(self) -> None:
         ckpt_dir = self.run / "checkpoints"
         if not has_training_checkpoint(ckpt_dir):
             raise YiyanError(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
         saved = load_training_checkpoint(ckpt_dir, self.model, self.optimizer)
-        known = set(TrainState.__dataclass_fields__)
-        self.state = TrainState(**{k: v for k, v in saved["train_state"].items() if k in known})
+        self.state = TrainState.from_saved(saved["train_state"])
         if self.ema is not None:
             self.ema.load_state_tensors(saved["extra_tensors"].get("ema"))
         if self.keeper is not None:
@@ -269,77 +174,28 @@ class Trainer:
             raise YiyanError(
                 f"--resume: {error}; resume with the same data, config and number of ranks"
             ) from None
-        own = (
-            self.state.rank_rng[self.dist.rank] if len(self.state.rank_rng) == self.dist.world_size else None
-        )
-        if own is not None:  # distributed: every rank continues its own random stream
-            torch.set_rng_state(torch.tensor(own["cpu"], dtype=torch.uint8))
-            if "cuda" in own and self.device.type == "cuda":
-                torch.cuda.set_rng_state(torch.tensor(own["cuda"], dtype=torch.uint8), self.device)
-        else:
-            torch.set_rng_state(torch.tensor(self.state.rng, dtype=torch.uint8))
-            if self.state.cuda_rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(
-                    [torch.tensor(s, dtype=torch.uint8) for s in self.state.cuda_rng]
-                )
+        self.state.restore_rng(self.dist.rank, self.dist.world_size, self.device)
         if self.state.scaler and self.scaler.is_enabled():
             self.scaler.load_state_dict(self.state.scaler)
-        self._echo(f"resumed from step {self.state.step} (epoch {self.state.epoch})")
-
-    def _open_logs(self) -> None:
-        if not self.dist.is_main:
-            return
-        self.run.mkdir(parents=True, exist_ok=True)
-        write_yaml(self.run / "config.yaml", self.config.to_dict())
-        handler = logging.FileHandler(self.run / "train.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False  # the console gets tqdm.write; the file gets the record
-        self._log_handler = handler
-        if self.state.step:
-            self._forget_metrics_after(self.state.step)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # on resume, TensorBoard drops the events of steps the crashed run logged after the checkpoint
-            purge = self.state.step + 1 if self.state.step else None
-            self.writer = SummaryWriter(str(self.run / "tensorboard"), purge_step=purge)
-        except ImportError:  # pragma: no cover - tensorboard is a dependency
-            self._echo("tensorboard not installed: no TensorBoard scalars")
-
-    def _forget_metrics_after(self, step: int) -> None:
-        """Resuming: drop metrics.jsonl records of steps after `step` (logged by the interrupted run
-        after its last checkpoint; they are trained again) and any line a crash cut off."""
-        path = self.run / "metrics.jsonl"
-        if not path.is_file():
-            return
-        with open(path, encoding="utf-8") as old, atomic_write(path) as new:
-            for line in old:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and record.get("step", 0) <= step:
-                    new.write(json.dumps(record) + "\n")
+        self.logs.echo(f"resumed from step {self.state.step} (epoch {self.state.epoch})")
 
     def _report_length_drops(self) -> None:
         """Say at the start how many training pairs the sampler leaves out for being longer than
         training.max_length tokens (console, train.log, and once a `data` record in metrics.jsonl)."""
         cfg, dropped = self.config.training, self.sampler.num_dropped
         share = dropped / max(len(self.train_data), 1)
-        self._echo(
+        self.logs.echo(
             f"{dropped} of {len(self.train_data)} training pairs ({share:.2%}) are left out: longer than "
             f"training.max_length={cfg.max_length} tokens on either side"
         )
-        unscorable = self._dev_sampler().num_dropped
+        unscorable = dev_sampler(self.dev_data, cfg.batch_tokens, self.model.max_output_length).num_dropped
         if unscorable:
-            self._echo(
+            self.logs.echo(
                 f"dev loss leaves out {unscorable} of {len(self.dev_data)} dev pairs longer than the "
                 f"model's {self.model.max_output_length} positions (dev BLEU translates them all)"
             )
         if self.state.step == 0:  # a resumed run has the record from its start
-            self._metric(
+            self.logs.metric(
                 {
                     "kind": "data",
                     "step": 0,
@@ -349,50 +205,7 @@ class Trainer:
                 }
             )
 
-    def _metric(self, record: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.run / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in record.items():
-                if key not in ("step", "kind") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(f"{record['kind']}/{key}", value, record["step"])
-
-    # ------------------------------------------------------------------ data
-
-    def _batches(self) -> Iterator[list[int]]:
-        """Endless stream of index lists; the sampler's state tracks the position."""
-        if len(self.sampler) == 0:  # the same on every rank: an epoch has as many batches on each
-            raise YiyanError(
-                f"no training batch for {self.dist.world_size} rank(s): {len(self.train_data)} training pairs, "
-                f"batches of {self.config.training.batch_tokens} tokens, pairs longer than "
-                f"training.max_length={self.config.training.max_length} tokens left out"
-            )
-        while True:
-            yield from self.sampler
-            self.state.epoch += 1
-            if self.config.training.max_epochs and self.state.epoch >= self.config.training.max_epochs:
-                return
-            self.sampler.set_epoch(self.state.epoch)
-
-    def _to_device(self, batch: Batch) -> Batch:
-        return batch.to(self.device) if self.device.type != "cpu" else batch
-
     # ------------------------------------------------------------------ steps
-
-    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed label-smoothed loss and NLL over the batch's non-padding target tokens."""
-        with autocast(self.device, self.amp_dtype):
-            hidden = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-            keep = batch.tgt_out != self.model.special_ids.pad
-            logits = self.model.logits(hidden[keep])  # project only real target positions
-        return label_smoothed_nll(
-            logits.float(),
-            batch.tgt_out[keep],
-            self.config.training.label_smoothing,
-            self.model.special_ids.pad,
-        )
 
     def _update(self, micro_batches: list[Batch]) -> tuple[float, float, int]:
         """One optimizer update over `micro_batches`; returns (loss/token, nll/token, tokens)."""
@@ -408,7 +221,9 @@ class Trainer:
             sync = i == len(micro_batches) - 1 or self.dist.world_size == 1
             no_sync = getattr(self.ddp, "no_sync", None)
             with contextlib.nullcontext() if sync or no_sync is None else no_sync():
-                loss, nll = self._loss(batch)
+                loss, nll = batch_loss(
+                    self.model, batch, cfg.label_smoothing, self.device, self.amp_dtype, forward=self.ddp
+                )
                 self.scaler.scale(loss * scale).backward()
             loss_sum += loss.item()
             nll_sum += nll.item()
@@ -427,55 +242,17 @@ class Trainer:
         loss_sum, nll_sum = self.dist.sum([loss_sum, nll_sum])
         return loss_sum / max(global_tokens, 1.0), nll_sum / max(global_tokens, 1.0), int(global_tokens)
 
-    def _dev_sampler(self) -> TokenBudgetBatchSampler:
-        """Dev batches for the loss. Dev pairs are never filtered (prepare.py), but a pair longer
-        than a Transformer's positions cannot be scored: the loss leaves it out (said at the start;
-        dev BLEU translates every pair, cutting over-long input)."""
-        return TokenBudgetBatchSampler(
-            self.dev_data.src_lengths,
-            self.dev_data.tgt_lengths,
-            self.config.training.batch_tokens,
-            seed=0,
-            shuffle=False,
-            max_length=self.model.max_output_length,
-        )
+    # ------------------------------------------------------------------ evaluation + checkpoints
 
-    @torch.no_grad()
     def dev_loss(self) -> float:
         """Mean NLL per target token on the dev set (no label smoothing)."""
-        self.model.eval()
-        sampler = self._dev_sampler()
-        sampler.set_epoch(0)
-        nll_sum, tokens = 0.0, 0
-        for indices in sampler:
-            batch = self._to_device(collate(self.dev_data, indices, self.model.special_ids))
-            with autocast(self.device, self.amp_dtype):
-                hidden = self.model(batch.src, batch.src_mask, batch.tgt_in)
-                keep = batch.tgt_out != self.model.special_ids.pad
-                logits = self.model.logits(hidden[keep])
-            _, nll = label_smoothed_nll(logits.float(), batch.tgt_out[keep], 0.0, self.model.special_ids.pad)
-            nll_sum += nll.item()
-            tokens += batch.n_tgt_tokens
-        return nll_sum / max(tokens, 1)
+        return evaluation.dev_loss(
+            self.model, self.dev_data, self.config.training.batch_tokens, self.device, self.amp_dtype
+        )
 
     def dev_bleu(self) -> dict[str, Any]:
         """Decode the dev sources and score them against the untouched references."""
-        cfg, data = self.config.training, self.config.data
-        sources = (self.run / "data" / f"dev.{data.src_lang}").read_text(encoding="utf-8").splitlines()
-        refs = (self.run / "data" / f"dev.ref.{data.tgt_lang}").read_text(encoding="utf-8").splitlines()
-        if cfg.eval_max_sentences:
-            sources, refs = sources[: cfg.eval_max_sentences], refs[: cfg.eval_max_sentences]
-        translator = Translator(
-            self.model,
-            self.tokenizer,
-            decoding=self.config.decoding,
-            src_normalization="none",  # dev text is already normalized by prepare
-            device=self.device,
-        )
-        hyps = translator.translate(sources, beam=cfg.eval_beam)
-        return {**score(hyps, refs, data.tgt_lang), "examples": list(zip(sources[:3], hyps[:3]))}
-
-    # ------------------------------------------------------------------ evaluation + checkpoints
+        return evaluation.dev_bleu(self.model, self.tokenizer, self.config, self.device)
 
     def evaluate_and_checkpoint(self) -> bool:
         """Validate, keep the best weights, save `checkpoints/last`; True means stop early.
@@ -502,18 +279,11 @@ class Trainer:
                 result = self.dev_bleu()
                 record.update({"bleu": result["bleu"], "chrf": result["chrf"]})
                 for src, hyp in result["examples"]:
-                    self._echo(f"    {src}  →  {hyp}")
+                    self.logs.echo(f"    {src}  →  {hyp}")
             value = record["bleu"] if cfg.eval_bleu else -record["loss"]
-            # Higher BLEU wins; equal BLEU (early on, often 0) falls back to lower dev loss.
-            improved = value > self.state.best_score or (
-                value == self.state.best_score and record["loss"] < self.state.best_loss
-            )
-            if improved:
-                self.state.best_score, self.state.best_step, self.state.bad_evals = value, self.state.step, 0
-                self.state.best_loss = record["loss"]
+            improved = self.state.record_eval(value, record["loss"])
+            if improved:  # keep the weights just validated (the averaged ones with EMA)
                 save_model(self.model, self.run)
-            else:
-                self.state.bad_evals += 1
             if self.ema is not None:  # back to the trained weights, scored too (for kept checkpoints)
                 self.ema.swap()
                 record["trained_loss"] = round(self.dev_loss(), 4)
@@ -521,15 +291,15 @@ class Trainer:
             if self.keeper is not None:
                 self.keeper.add(self.model, self.state.step, record)
             record["seconds"] = round(time.perf_counter() - started, 2)
-            self._metric(record)
+            self.logs.metric(record)
             shown = f"bleu {record['bleu']:.2f} chrF {record['chrf']:.2f}" if cfg.eval_bleu else ""
-            self._echo(
+            self.logs.echo(
                 f"[dev] step {self.state.step}: loss {record['loss']:.3f} ppl {record['ppl']:.1f} {shown}"
                 f"{'  (best)' if improved else ''}"
             )
             stop = bool(cfg.patience and self.state.bad_evals >= cfg.patience)
             if stop:
-                self._echo(
+                self.logs.echo(
                     f"early stopping: no gain in {cfg.patience} evaluations; best at step {self.state.best_step}"
                 )
         stop, agreed = self.dist.broadcast((stop, {key: getattr(self.state, key) for key in AGREED}))
@@ -538,22 +308,13 @@ class Trainer:
         self.save_checkpoint()
         return bool(stop)
 
-    def _rng_state(self) -> dict[str, list[int]]:
-        state = {"cpu": torch.get_rng_state().tolist()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device).tolist()
-        return state
-
     def save_checkpoint(self) -> None:
         """Rank 0 writes `checkpoints/last`. Collective: it gathers every rank's RNG state."""
-        rank_rng = self.dist.gather(self._rng_state())
+        rank_rng = self.dist.gather(rng_state(self.device))
         if not self.dist.is_main:
             return
         self.state.sampler = self.sampler.state_dict()
-        self.state.rng = torch.get_rng_state().tolist()
-        if torch.cuda.is_available() and self.device.type == "cuda":
-            self.state.cuda_rng = [s.tolist() for s in torch.cuda.get_rng_state_all()]
-        self.state.rank_rng = rank_rng if self.dist.world_size > 1 else []
+        self.state.capture_rng(rank_rng, self.device, self.dist.world_size)
         self.state.scaler = dict(self.scaler.state_dict()) if self.scaler.is_enabled() else {}
         save_training_checkpoint(
             self.run / "checkpoints",
@@ -570,9 +331,9 @@ class Trainer:
 
     def train(self) -> dict[str, Any]:
         cfg = self.config.training
-        self._open_logs()
+        self.logs.open(self.config, self.state.step)
         n_params = sum(p.numel() for p in self.model.parameters())
-        self._echo(
+        self.logs.echo(
             f"training {self.config.model.type} ({n_params / 1e6:.2f} M parameters) on {self.device}"
             f"{f' × {self.dist.world_size} ranks' if self.dist.world_size > 1 else ''}, "
             f"{len(self.train_data)} training pairs, precision {precision_name(self.amp_dtype)}"
@@ -587,7 +348,9 @@ class Trainer:
             unit="step",
             dynamic_ncols=True,
         )
-        batches = self._batches()
+        batches = training_batches(
+            self.sampler, self.state, cfg, world_size=self.dist.world_size, train_pairs=len(self.train_data)
+        )
         window_tokens, window_time, window_loss, window_steps = 0, 0.0, 0.0, 0
         window_data_time = 0.0  # of window_time, spent building batches (sampler + collate)
         reason = "max_steps"
@@ -601,7 +364,9 @@ class Trainer:
                     indices = next(batches, None)
                     if indices is None:
                         break
-                    micro.append(self._to_device(collate(self.train_data, indices, self.model.special_ids)))
+                    micro.append(
+                        to_device(collate(self.train_data, indices, self.model.special_ids), self.device)
+                    )
                 if not micro:
                     reason = "max_epochs"
                     break
@@ -617,7 +382,7 @@ class Trainer:
                 window_steps += 1
                 if self.state.step % cfg.log_every == 0:
                     rate = learning_rate(cfg, self.state.step, cfg.max_steps)
-                    self._metric(
+                    self.logs.metric(
                         {
                             "kind": "train",
                             "step": self.state.step,
@@ -684,16 +449,12 @@ class Trainer:
         }
         if self.dist.is_main:
             write_json(self.run / "train_summary.json", summary)
-            self._echo(
+            self.logs.echo(
                 f"done ({reason}): {summary['steps']} steps, best dev {'BLEU' if cfg.eval_bleu else 'score'} "
                 f"{self.state.best_score:.2f} at step {self.state.best_step}; "
                 f"{summary['target_tokens_per_s']:.0f} target tokens/s; weights in {self.run / 'model.safetensors'}"
             )
-            if self.writer is not None:
-                self.writer.close()
-        if self._log_handler is not None:
-            log.removeHandler(self._log_handler)
-            self._log_handler.close()
+        self.logs.close()
         self.dist.close()
         return summary
 
