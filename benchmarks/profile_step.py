@@ -23,6 +23,7 @@ from common import write_result
 from yiyan.data.batching import TokenBudgetBatchSampler, collate
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.models import build_model
+from yiyan.runtime import fused_adamw_available
 from yiyan.training.loss import label_smoothed_nll
 from yiyan.translate import load_run_config
 
@@ -30,13 +31,12 @@ GROUPS = {
     "matmul (linear layers, output projection)": ("addmm", "mm", "bmm", "matmul", "linear"),
     "attention kernel (SDPA)": ("scaled_dot_product", "_flash", "attention"),
     "softmax / loss": ("log_softmax", "softmax", "nll", "gather", "logsumexp"),
-    "dropout": ("dropout", "bernoulli", "native_dropout"),
+    "dropout": ("dropout", "bernoulli", "native_dropout", "random_", "_cheapmask"),
     "layer norm": ("layer_norm",),
     "optimizer (AdamW) + clipping": (
         "adam",
         "_foreach",
         "norm",
-        "clamp",
         "lerp",
         "addcdiv",
         "addcmul",
@@ -73,7 +73,8 @@ def main() -> None:
     )
     sampler.set_epoch(0)
     model = build_model(config.model, data.meta["src_vocab_size"], data.meta["tgt_vocab_size"]).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    fused = fused_adamw_available(torch.device("cpu")) or None  # as the trainer builds it
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=fused)
     batches = [collate(data, indices) for _, indices in zip(range(args.steps + 2), sampler)]
 
     def update(batch: object) -> None:

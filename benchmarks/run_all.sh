@@ -2,7 +2,8 @@
 # Every benchmark of docs/benchmarks.md and README.md's "Measured" table, one after another (never two
 # at once on a 2-core machine), on a quiet machine:
 #   bash benchmarks/run_all.sh ../shared/data/tatoeba-cmn [step ...]
-# Steps: peers train-small finetune train-rnn decode serve prepare-scale precision profile
+# Steps: peers train-small finetune train-rnn decode serve prepare-scale precision profile overlap recipe16
+# toolbox-train toolbox-decode backtranslation documents
 # (default: all, in this order; about 6 hours, `peers` alone about 2 h 30 min).
 # Each writes benchmarks/results/<--name>.json (commit them); then
 #   python benchmarks/check_docs.py --fill    # write the results into the docs' pending cells, and check
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile ref-models toolbox-train toolbox-decode backtranslation documents}
+STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile overlap recipe16 toolbox-train toolbox-decode backtranslation documents}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
@@ -33,17 +34,15 @@ for step in $STEPS; do
                    --name prepare-scale ;;
     precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
     profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
-    toolbox-decode) $PY benchmarks/toolbox_decode.py runs/tatoeba-ref-s1 runs/tatoeba-ref-s2 --test-sentences 1000 \
-                   --name toolbox-decode ;;  # two seeds trained from the same prepared data (one vocabulary)
-    ref-models)  for seed in 1 2; do  # the reference runs of the toolbox measurements (EMA + kept checkpoints)
-                   .venv/bin/yiyan train configs/tatoeba-small.yaml --quiet --overwrite --run-dir runs/tatoeba-ref-s$seed \
-                     --set data.train="$DATA/train.tsv" --set data.dev="$DATA/dev.tsv" --set data.test="$DATA/test.tsv" \
-                     --set training.seed=$seed --set training.ema_decay=0.995 --set training.keep_checkpoints=5 \
-                     --set training.eval_every=50 --max-time 20m; done ;;
-    toolbox-train) $PY benchmarks/toolbox_train.py runs/tatoeba-ref-s1 runs/tatoeba-ref-s2 --average 2 3 5 \
-                   --name toolbox-train ;;
+    toolbox-decode) $PY benchmarks/toolbox_decode.py runs/r16-b-s1 runs/r16-b-s2 --threads 2 \
+                   --name toolbox-decode ;;  # recipe16's two seeds: the same data, so one vocabulary
+    toolbox-train) $PY benchmarks/toolbox_train.py runs/r16-b-s1 runs/r16-b-s2 --average 2 3 5 --threads 2 \
+                   --name toolbox-train ;;  # the two seeds of step recipe16 (EMA + 5 kept checkpoints)
     backtranslation) $PY benchmarks/backtranslation.py --data "$DATA" --mono "$DATA/../jiyu-en-zh/train.tsv" \
-                   --budget 6m --name backtranslation ;;
+                   --budget 600 --work bench-out/bt --name backtranslation \
+                   --set training.batch_tokens=2048 --set training.learning_rate=0.001 --set training.warmup_steps=200 \
+                   --set training.schedule=linear --set training.max_steps=850 --set training.eval_every=100 \
+                   --set training.eval_max_sentences=300 --set training.eval_beam=1 --set training.ema_decay=0 ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
