@@ -43,6 +43,14 @@ for step in $STEPS; do
                    --set training.batch_tokens=2048 --set training.learning_rate=0.001 --set training.warmup_steps=200 \
                    --set training.schedule=linear --set training.max_steps=850 --set training.eval_every=100 \
                    --set training.eval_max_sentences=300 --set training.eval_beam=1 --set training.ema_decay=0 ;;
+    recipe16)    $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
+                   --normalise-to 210 --run-dir runs/r16-base-s1 --name recipe16-base-s1
+                 # the budget recipe's two seeds get one fixed budget (the measured peak moves ±15 %)
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
+                   --budget 1073 --run-dir runs/r16-b-s1 --set training.seed=1 --name recipe16-b-s1
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
+                   --budget 1073 --run-dir runs/r16-b-s2 --set training.seed=2 --name recipe16-b-s2 ;;
+    overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
