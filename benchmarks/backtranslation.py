@@ -35,8 +35,8 @@ from common import matmul_peak_gflops, write_result
 from yiyan.backtranslation import monolingual_sample, tagged_pairs
 from yiyan.cli import parse_duration
 from yiyan.data.corpus import read_tsv
-from yiyan.evaluate import score
-from yiyan.translate import Translator
+from yiyan.metrics import score
+from yiyan.translator import Translator
 
 
 def yiyan(*args: str) -> None:

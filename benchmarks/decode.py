@@ -10,7 +10,7 @@ CTranslate2 engine runs without importing torch). Timing is the median of --repe
 warm-up; sentences/s and generated target tokens/s (common.target_tokens: generated pieces + one
 EOS per sentence, as everywhere). Sizes are on disk:
 model.safetensors + tokenizer for PyTorch fp32, the serialized quantized state_dict for
-PyTorch int8, the export directory for CTranslate2. BLEU/chrF: yiyan.evaluate.score against
+PyTorch int8, the export directory for CTranslate2. BLEU/chrF: yiyan.metrics.score against
 the untouched references; "same" is the share of outputs identical to PyTorch fp32 at the
 same beam. Figures: benchmarks/results/<--name>.json (common.write_result). Never run two
 benchmarks at once on a 2-core machine.
@@ -112,7 +112,7 @@ def pytorch_int8_size(run_dir: Path) -> int:
     import torch
 
     from yiyan.checkpoint import load_model
-    from yiyan.translate import quantize_int8
+    from yiyan.translator import quantize_int8
 
     buffer = io.BytesIO()
     torch.save(quantize_int8(load_model(run_dir)).state_dict(), buffer)
@@ -171,9 +171,9 @@ def main() -> int:
 
     from common import write_result
     from yiyan.errors import YiyanError
-    from yiyan.evaluate import score
     from yiyan.export.ctranslate2 import export_ctranslate2
-    from yiyan.translate import load_run_config
+    from yiyan.metrics import score
+    from yiyan.translator import load_run_config
 
     run_dir = Path(args.run_dir)
     config = load_run_config(run_dir)

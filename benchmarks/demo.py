@@ -48,7 +48,7 @@ def main() -> int:
     peak = matmul_peak_gflops()  # before the run: how fast this machine is right now
     if args.from_runs:
         pretrained, finetuned = args.from_runs
-        from yiyan.translate import Translator
+        from yiyan.translator import Translator
 
         outputs = Translator.load(finetuned).translate(SENTENCES, beam=5)
         translations = dict(zip(SENTENCES, outputs, strict=True))

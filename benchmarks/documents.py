@@ -63,7 +63,7 @@ def paragraphs(items: list[str], joiner: str) -> list[str]:
 
 
 def paragraph_bleu(translator: Any, sources: list[str], references: list[str], beam: int) -> dict[str, Any]:
-    from yiyan.evaluate import score
+    from yiyan.metrics import score
     from yiyan.segment import join_sentences, sentence_joiner
 
     src_lang, tgt_lang = translator.src_lang, translator.tgt_lang
@@ -253,7 +253,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from yiyan.runtime import set_threads
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     set_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

@@ -64,7 +64,7 @@ def scratch_worker(job: dict[str, Any]) -> None:
     from yiyan.config import load_config
     from yiyan.finetune import scratch_config
     from yiyan.training.trainer import train
-    from yiyan.translate import load_run_config
+    from yiyan.translator import load_run_config
 
     overrides = [*job["overrides"], f"finetune.init_from={json.dumps(job['pretrained'])}"]
     config = load_config(job["config"], overrides)
@@ -140,8 +140,8 @@ def finetune_command(args: argparse.Namespace, run: Path, seed: int, *extra: str
 def score_scratch(run: Path, in_domain: dict[str, str], beam: int, output: Path) -> dict[str, Any]:
     """The scratch model on the fine-tuned run's in-domain test set (the same split: same corpus,
     same split_seed), as yiyan.finetune.build_report scores it."""
-    from yiyan.evaluate_run import evaluate_run
-    from yiyan.translate import Translator
+    from yiyan.evaluate import evaluate_run
+    from yiyan.translator import Translator
 
     result = evaluate_run(
         Translator.load(run, device="cpu"),

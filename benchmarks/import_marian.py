@@ -36,7 +36,7 @@ from common import write_result
 from yiyan.export.ctranslate2 import export_ctranslate2
 from yiyan.importers.marian import import_marian
 from yiyan.search import max_output_lengths
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 OPUS_EN_ZH = {"d_model": 512, "layers": 6, "heads": 8, "ffn": 2048, "vocab": 65001, "positions": 512}
 RATIO, OFFSET = 1.5, 10

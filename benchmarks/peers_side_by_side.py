@@ -304,7 +304,7 @@ def decode_worker(run: str, sources_file: str, beam: int, threads: int, out: str
     """(in a fresh process) yiyan's decoding of `sources_file`: warm-up, then one timed pass."""
     import torch
 
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     torch.set_num_threads(threads)
     translator = Translator.load(Path(run), device="cpu")
@@ -504,7 +504,7 @@ def decode_marian(
 
 
 def decoding_figures(decoded: dict[str, Any], references: list[str]) -> dict[str, Any]:
-    from yiyan.evaluate import score
+    from yiyan.metrics import score
 
     hypotheses, seconds = decoded["hypotheses"], decoded["seconds"]
     if len(hypotheses) != len(references):

@@ -111,8 +111,8 @@ def score_model(
 
     from yiyan.checkpoint import load_model
     from yiyan.data.tokenizer import Tokenizer
-    from yiyan.evaluate import score
-    from yiyan.translate import Translator, load_run_config
+    from yiyan.metrics import score
+    from yiyan.translator import Translator, load_run_config
 
     torch.set_num_threads(threads)
     config = load_run_config(run)

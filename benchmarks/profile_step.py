@@ -25,7 +25,7 @@ from yiyan.data.binarize import BinarizedDataset
 from yiyan.models import build_model
 from yiyan.runtime import fused_adamw_available
 from yiyan.training.loss import label_smoothed_nll
-from yiyan.translate import load_run_config
+from yiyan.translator import load_run_config
 
 GROUPS = {
     "matmul (linear layers, output projection)": ("addmm", "mm", "bmm", "matmul", "linear"),

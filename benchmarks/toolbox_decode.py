@@ -41,9 +41,9 @@ from common import RESULTS_DIR as RESULTS
 from common import matmul_peak_gflops, write_result
 from yiyan.data.embedded import read_cedict
 from yiyan.ensemble import ensemble_translator
-from yiyan.evaluate import score
 from yiyan.glossary import Glossary, glossary_from_pairs, term_accuracy
-from yiyan.translate import Translator
+from yiyan.metrics import score
+from yiyan.translator import Translator
 
 BEAM = 5
 PARTS = ("ensemble", "glossary", "speed")

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import matmul_peak_gflops, write_result
 from yiyan.averaging import average_run, read_index, write_run_like
 from yiyan.checkpoint import load_model
-from yiyan.evaluate import score
 from yiyan.io import read_json
+from yiyan.metrics import score
 from yiyan.training.ema import load_ema_weights
-from yiyan.translate import Translator, load_run_config
+from yiyan.translator import Translator, load_run_config
 
 BEAMS = (1, 5)
 

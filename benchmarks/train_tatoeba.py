@@ -40,9 +40,9 @@ from yiyan.cli import parse_duration
 from yiyan.config import Config, load_config
 from yiyan.data.batching import TokenBudgetBatchSampler
 from yiyan.data.binarize import BinarizedDataset
-from yiyan.evaluate import score
 from yiyan.io import read_json
-from yiyan.translate import Translator
+from yiyan.metrics import score
+from yiyan.translator import Translator
 
 
 def padding_share(config: Config) -> dict[str, float]:

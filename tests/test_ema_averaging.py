@@ -23,7 +23,7 @@ from yiyan.errors import ConfigError
 from yiyan.io import read_json
 from yiyan.training.ema import ExponentialMovingAverage
 from yiyan.training.trainer import Trainer
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 SMALL = ("training.max_length=12", "training.batch_tokens=256", "training.eval_every=8")
 

@@ -36,7 +36,7 @@ from yiyan.models import build_model
 from yiyan.models.transformer import Transformer, sinusoidal_positions
 from yiyan.search import max_output_lengths
 from yiyan.training.trainer import train
-from yiyan.translate import Translator, load_run_config, quantize_int8
+from yiyan.translator import Translator, load_run_config, quantize_int8
 
 pytest.importorskip("ctranslate2")
 

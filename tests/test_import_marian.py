@@ -33,7 +33,7 @@ from yiyan.importers.marian import import_marian
 from yiyan.io import read_json
 from yiyan.prepare import prepare
 from yiyan.search import max_output_lengths, search
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 transformers = pytest.importorskip("transformers")
 

@@ -16,7 +16,7 @@ from run_helpers import overfit_run
 from yiyan.config import DecodingConfig
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.pipeline import Decoded, TextPipeline
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 from yiyan.vocab import UNK_ID
 
 

@@ -52,7 +52,7 @@ def make_translator(directory: Path) -> TranslatorLike:
     if FAKE:
         return FakeTranslator()
     from run_helpers import overfit_run
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     return Translator.load(RUN_DIR or overfit_run(directory), device="cpu")
 

@@ -18,7 +18,7 @@ from yiyan.ensemble import ensemble_translator
 from yiyan.errors import CheckpointError, ConfigError, DataError
 from yiyan.glossary import glossary_from_pairs, term_accuracy
 from yiyan.scoring import SCORE_COLUMNS, score_pairs, score_tsv
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from run_helpers import overfit_run
 from yiyan.cli import main
 from yiyan.errors import DataError, YiyanError
 from yiyan.subtitles import parse_subtitles, wrap
-from yiyan.translate import Translator
 from yiyan.translate_io import input_format, read_batches
+from yiyan.translator import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 

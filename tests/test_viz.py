@@ -150,8 +150,8 @@ class StubTranslator:
 def test_attention_command_writes_each_format(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    # A stand-in yiyan.translate module: no torch, no trained run (the end-to-end test uses a real one).
-    monkeypatch.setitem(sys.modules, "yiyan.translate", SimpleNamespace(Translator=StubTranslator))
+    # A stand-in yiyan.translator module: no torch, no trained run (the end-to-end test uses a real one).
+    monkeypatch.setitem(sys.modules, "yiyan.translator", SimpleNamespace(Translator=StubTranslator))
     out = viz.attention_command(
         "run", "I love you.", str(tmp_path / name), layer=-1, head=None, beam=3, fmt=None, device="cpu"
     )

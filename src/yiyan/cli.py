@@ -275,8 +275,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from yiyan.evaluate import format_scores
-    from yiyan.evaluate_run import evaluate_run
+    from yiyan.evaluate import evaluate_run
+    from yiyan.metrics import format_scores
 
     result = evaluate_run(
         _translator(args),

@@ -2,7 +2,7 @@
 
 `CT2Translator` is a `yiyan.pipeline.TextPipeline` — the same normalization, SentencePiece,
 cutting of over-long sentences, sorting/batching, segmentation and decoding options as the
-PyTorch `yiyan.translate.Translator` — whose search is CTranslate2's `translate_batch`. Greedy
+PyTorch `yiyan.translator.Translator` — whose search is CTranslate2's `translate_batch`. Greedy
 output equals the PyTorch engine's token for token (docs/deployment.md says what can differ in
 beam search). The exporter is `yiyan.export.ctranslate2`.
 """

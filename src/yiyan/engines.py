@@ -1,6 +1,6 @@
 """Pick a translation engine for a directory: PyTorch for a training run, CTranslate2 for an export.
 
-    translator = load_translator("runs/demo")          # a run: yiyan.translate.Translator
+    translator = load_translator("runs/demo")          # a run: yiyan.translator.Translator
     translator = load_translator("exports/demo-ct2")   # yiyan_export.json: CT2Translator
 
 Both engines are `yiyan.pipeline.TextPipeline`s: the same `translate` / `translate_detailed` /
@@ -19,7 +19,7 @@ from yiyan.export import EXPORT_FILE
 
 if TYPE_CHECKING:
     from yiyan.ct2_engine import CT2Translator
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
 Engine = Literal["torch", "ctranslate2"]
 ENGINES = ("auto", "torch", "ctranslate2")
@@ -80,7 +80,7 @@ def load_translator(
     if compute_type is not None:
         raise YiyanError("compute_type applies to the ctranslate2 engine only (use int8 with torch)")
     from yiyan.runtime import set_threads
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     set_threads(threads)
     return Translator.load(path, device=device, int8=int8)

@@ -32,7 +32,7 @@ from yiyan.checkpoint import load_model
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import CheckpointError
 from yiyan.models.base import DecoderState, Seq2SeqModel
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 
 class EnsembleModel(Seq2SeqModel):

@@ -1,48 +1,57 @@
-"""Scoring with sacrebleu: BLEU, chrF and their signatures.
-
-Hypotheses are always scored against the untouched references (never the normalized
-training text). BLEU uses sacrebleu's `zh` tokenizer when the target is Chinese, its
-character tokenizer for Japanese, Korean and Thai, and `13a` otherwise.
-"""
+"""Translate a test set with a Translator and score it; saves the hypotheses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-import sacrebleu
-
-CHARACTER_TOKENIZED = {"ja": "char", "ko": "char", "th": "char"}
-
-
-def bleu_tokenizer(tgt_lang: str) -> str:
-    lang = tgt_lang.lower().split("-")[0].split("_")[0]
-    if lang in ("zh", "cmn", "yue"):
-        return "zh"
-    return CHARACTER_TOKENIZED.get(lang, "13a")
+from yiyan.data.corpus import read_lines
+from yiyan.errors import DataError, YiyanError
+from yiyan.io import atomic_write, write_json
+from yiyan.metrics import score
 
 
-def score(hypotheses: Sequence[str], references: Sequence[str], tgt_lang: str) -> dict[str, Any]:
-    """Corpus BLEU and chrF with signatures; both lists must be line-aligned."""
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    bleu = sacrebleu.BLEU(tokenize=bleu_tokenizer(tgt_lang))
-    chrf = sacrebleu.CHRF()
-    hyps, refs = list(hypotheses), [list(references)]
-    bleu_score = bleu.corpus_score(hyps, refs)
-    chrf_score = chrf.corpus_score(hyps, refs)
-    return {
-        "bleu": round(bleu_score.score, 2),
-        "chrf": round(chrf_score.score, 2),
-        "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature()),
-        "bleu_detail": str(bleu_score),
-        "sentences": len(hyps),
-    }
+def load_test_set(src: str | None, ref: str | None, tsv: str | None) -> tuple[list[str], list[str]]:
+    """Sources and untouched references from two line-aligned files or one TSV file."""
+    if tsv:
+        sources, refs = [], []
+        for number, line in enumerate(read_lines(tsv), 1):
+            columns = line.split("\t")
+            if len(columns) < 2:
+                raise DataError(tsv, number, "expected source<TAB>reference")
+            sources.append(columns[0])
+            refs.append(columns[1])
+        return sources, refs
+    if not (src and ref):
+        raise YiyanError("evaluate: give --src and --ref, or --tsv")
+    sources, refs = list(read_lines(src)), list(read_lines(ref))
+    if len(sources) != len(refs):
+        shorter = src if len(sources) < len(refs) else ref
+        raise DataError(
+            shorter,
+            min(len(sources), len(refs)) + 1,
+            f"{src} has {len(sources)} lines but {ref} has {len(refs)}",
+        )
+    return sources, refs
 
 
-def format_scores(scores: dict[str, Any]) -> str:
-    return (
-        f"BLEU = {scores['bleu']:.2f}   chrF = {scores['chrf']:.2f}   ({scores['sentences']} sentences)\n"
-        f"  {scores['bleu_signature']}\n  {scores['chrf_signature']}"
-    )
+def evaluate_run(
+    translator: Any,
+    *,
+    src: str | None = None,
+    ref: str | None = None,
+    tsv: str | None = None,
+    output: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    sources, refs = load_test_set(src, ref, tsv)
+    hypotheses = translator.translate(sources, **options)
+    tgt_lang = translator.config.data.tgt_lang if translator.config else "zh"
+    result = score(hypotheses, refs, tgt_lang)
+    name = Path(tsv or src or "test").stem
+    out = Path(output) if output else Path(translator.run_dir) / "eval" / f"{name}.hyp"
+    with atomic_write(out) as handle:
+        handle.writelines(f"{h}\n" for h in hypotheses)
+    write_json(out.with_suffix(".scores.json"), {**result, "hypotheses": str(out)})
+    result["hypotheses_file"] = str(out)
+    return result

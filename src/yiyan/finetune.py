@@ -25,13 +25,13 @@ from typing import Any
 from yiyan.checkpoint import has_training_checkpoint, load_model_config
 from yiyan.config import Config, FinetuneConfig
 from yiyan.errors import ConfigError
-from yiyan.evaluate_run import evaluate_run
+from yiyan.evaluate import evaluate_run
 from yiyan.io import atomic_write, read_json, write_json
 from yiyan.prepare import REPORT, is_prepared, prepare, reference_file
 from yiyan.training.run_dir import claim_run_dir
 from yiyan.training.trainer import train
 from yiyan.training.transfer import freeze_parameters
-from yiyan.translate import Translator, load_run_config
+from yiyan.translator import Translator, load_run_config
 from yiyan.vocab import DEFAULT_SPECIAL_IDS, SPECIAL_ROLES
 
 __all__ = ["build_report", "finetune", "format_report", "freeze_parameters", "scratch_config", "write_report"]

@@ -5,7 +5,7 @@ temporary file in the same directory, flushed to disk, then renamed over the tar
 so a crash never leaves a half-written file that looks valid. The exceptions are the two
 append-only logs of a training run, metrics.jsonl and train.log: a crash can cut off their
 last line, and resuming rewrites metrics.jsonl (atomically) without it and without the
-records after the checkpoint (`training.metrics.forget_metrics_after`); train.log keeps everything.
+records after the checkpoint (`training.run_log.forget_metrics_after`); train.log keeps everything.
 """
 
 from __future__ import annotations

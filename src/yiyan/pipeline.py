@@ -4,7 +4,7 @@
                                                                     │
                                             the engine: source ids in, output ids (+ score, attention) out
 
-`TextPipeline` is the base class of both engines — `yiyan.translate.Translator` (PyTorch) and
+`TextPipeline` is the base class of both engines — `yiyan.translator.Translator` (PyTorch) and
 `yiyan.ct2_engine.CT2Translator` (CTranslate2) — which only implement `search_ids`. So both
 read text, cut long sentences, batch, and write text the same way, and what one does the other
 does too.
@@ -37,6 +37,7 @@ from yiyan.config import Config, DataConfig, DecodingConfig
 from yiyan.data.corpus import Normalization, normalize_text
 from yiyan.data.tokenizer import Tokenizer
 from yiyan.errors import YiyanError
+from yiyan.results import Alternative, DocumentTranslation, Translation
 from yiyan.segment import (
     CLAUSE_LEVELS,
     assemble,
@@ -45,7 +46,6 @@ from yiyan.segment import (
     split_clauses,
     split_document,
 )
-from yiyan.translation import Alternative, DocumentTranslation, Translation
 
 __all__ = ["Decoded", "TextPipeline", "split_decoding_options"]
 

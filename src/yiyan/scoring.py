@@ -33,7 +33,7 @@ from yiyan.io import atomic_write
 from yiyan.search import length_normalised
 
 if TYPE_CHECKING:
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
 SCORE_COLUMNS = ("log_prob", "mean_log_prob", "normalised_score", "target_tokens")
 
@@ -97,7 +97,7 @@ def score_tsv(
 
 
 def _load(run: str | Path | Translator, device: str) -> Translator:
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     return run if isinstance(run, Translator) else Translator.load(run, device=device)
 

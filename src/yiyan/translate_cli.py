@@ -20,7 +20,7 @@ import argparse
 import json
 from typing import Any
 
-from yiyan.translation import Translation
+from yiyan.results import Translation
 
 
 def add_toolbox_arguments(parser: argparse.ArgumentParser) -> None:

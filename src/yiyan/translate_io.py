@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import IO, Any, Literal, TextIO, cast
 
 from yiyan.errors import YiyanError
+from yiyan.results import Translation
 from yiyan.subtitles import parse_subtitles, subtitle_format
-from yiyan.translation import Translation
 
 __all__ = ["INPUT_FORMATS", "TranslateReport", "input_format", "read_batches", "translate_stream"]
 

@@ -241,7 +241,7 @@ def attention_command(
     device: str,
 ) -> Path:
     """`yiyan attention`: translate `text` with the run in `run_dir` and write its attention to `output`."""
-    from yiyan.translate import Translator  # torch and the model only when actually translating
+    from yiyan.translator import Translator  # torch and the model only when actually translating
 
     fmt = format_for(output, fmt)
     [result] = Translator.load(run_dir, device=device).translate_detailed([text], attention=True, beam=beam)

@@ -241,7 +241,7 @@ def export_ctranslate2(
     import_ctranslate2()
     from yiyan.checkpoint import load_model, load_model_config
     from yiyan.models.transformer import Transformer
-    from yiyan.translate import load_run_config
+    from yiyan.translator import load_run_config
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if is_export_dir(run_dir):

@@ -42,7 +42,7 @@ def load(args: argparse.Namespace) -> TranslatorLike:
     if not args.run_dir:
         raise YiyanError("give a run directory, or --fake")
     from yiyan.runtime import set_threads
-    from yiyan.translate import Translator
+    from yiyan.translator import Translator
 
     set_threads(args.threads)
     return Translator.load(args.run_dir, device=args.device, int8=args.int8)

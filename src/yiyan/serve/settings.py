@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class TranslationLike(Protocol):
-    """What the server reads from one result of `translate_detailed` (yiyan.translate.Translation)."""
+    """What the server reads from one result of `translate_detailed` (yiyan.results.Translation)."""
 
     @property
     def source(self) -> str: ...
@@ -37,7 +37,7 @@ class TranslationLike(Protocol):
 
 
 class DocumentLike(Protocol):
-    """One result of `translate_document` (yiyan.translation.DocumentTranslation): a text of any
+    """One result of `translate_document` (yiyan.results.DocumentTranslation): a text of any
     number of sentences, segmented, translated sentence by sentence and re-assembled."""
 
     @property
@@ -49,7 +49,7 @@ class DocumentLike(Protocol):
 
 
 class TranslatorLike(Protocol):
-    """yiyan.translate.Translator, the CTranslate2 translator, or a test double.
+    """yiyan.translator.Translator, the CTranslate2 translator, or a test double.
 
     `translate_document(texts, **options) -> Sequence[DocumentLike]` is optional: without it the
     server translates each document as one sentence and says so (see serve/documents.py).

@@ -14,11 +14,11 @@ from yiyan.config import Config
 from yiyan.data.batching import collate
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.data.tokenizer import Tokenizer
-from yiyan.evaluate import score
+from yiyan.metrics import score
 from yiyan.models.base import Seq2SeqModel
 from yiyan.training.batches import dev_sampler, to_device
 from yiyan.training.loss import batch_loss
-from yiyan.translate import Translator
+from yiyan.translator import Translator
 
 
 @torch.no_grad()

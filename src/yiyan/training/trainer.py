@@ -12,7 +12,7 @@ disjoint share of every epoch's batches, DistributedDataParallel all-reduces gra
 This module is the loop and the orchestration; the parts live beside it: distributed.py (the
 process group), batches.py (training and dev batches), loss.py (the loss of a batch),
 evaluation.py (dev loss, dev BLEU), state.py (what a resumed run needs, the best-checkpoint
-rule), metrics.py (console, train.log, metrics.jsonl, TensorBoard), transfer.py (fine-tuning).
+rule), run_log.py (console, train.log, metrics.jsonl, TensorBoard), transfer.py (fine-tuning).
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ from yiyan.training.batches import dev_sampler, to_device, training_batches
 from yiyan.training.distributed import Distributed
 from yiyan.training.ema import ExponentialMovingAverage
 from yiyan.training.loss import batch_loss
-from yiyan.training.metrics import RunLog
 from yiyan.training.run_dir import claim_run_dir
+from yiyan.training.run_log import RunLog
 from yiyan.training.schedule import check_schedule, learning_rate
 from yiyan.training.state import AGREED, TrainState, rng_state
 

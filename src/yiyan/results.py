@@ -1,6 +1,6 @@
 """`Translation` and `DocumentTranslation`, the results every translation engine returns.
 
-They live apart from `yiyan.translate` so that the CTranslate2 engine, which needs neither
+They live apart from `yiyan.translator` so that the CTranslate2 engine, which needs neither
 PyTorch nor the model code, can build results without importing torch (about 220 MiB of
 resident memory saved in a deployment).
 """

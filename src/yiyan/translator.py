@@ -27,9 +27,9 @@ from yiyan.errors import CheckpointError
 from yiyan.io import read_yaml
 from yiyan.models.base import Seq2SeqModel
 from yiyan.pipeline import Decoded, TextPipeline
+from yiyan.results import DocumentTranslation, Translation
 from yiyan.runtime import resolve_device
 from yiyan.search import Hypothesis, search_nbest
-from yiyan.translation import DocumentTranslation, Translation
 
 __all__ = ["DocumentTranslation", "Translation", "Translator", "load_run_config", "quantize_int8"]
 
