@@ -49,7 +49,11 @@ for step in $STEPS; do
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
                    --budget 1073 --run-dir runs/r16-b-s1 --set training.seed=1 --name recipe16-b-s1
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
-                   --budget 1073 --run-dir runs/r16-b-s2 --set training.seed=2 --name recipe16-b-s2 ;;
+                   --budget 1073 --run-dir runs/r16-b-s2 --set training.seed=2 --name recipe16-b-s2
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
+                   --budget 1073 --run-dir runs/r16-c-s1 --set training.batch_tokens=1024 \
+                   --set training.max_steps=2900 --set training.eval_every=200 --set training.seed=1 \
+                   --name recipe16-batch1024-s1 ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
