@@ -40,6 +40,7 @@ def test_seeded_and_off_outside_training() -> None:
     assert layer(x) is x
     assert dropout(x, 0.0, training=True) is x
     assert torch.equal(dropout(x, 1.0, training=True), torch.zeros_like(x))
+    assert torch.equal(dropout(x, 0.999995, training=True), torch.zeros_like(x))  # rounds to "all bits drop"
 
 
 def test_bf16_input_keeps_its_dtype_and_rate() -> None:
