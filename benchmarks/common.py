@@ -185,6 +185,14 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action. A script started in the
+    background by a non-interactive shell (`nohup run_all.sh &`) inherits SIGINT ignored, and an
+    ignored signal stays ignored across exec: Python then installs no KeyboardInterrupt handler, and
+    a toolkit that saves its model on Ctrl-C (Joey NMT) would ignore the stop signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """A child process in its own process group (session), so that it and everything it starts
     (data-loader workers, tokenizer threads, shells) can be signalled and stopped together; its
@@ -210,6 +218,7 @@ class Child:
                 stdout=out,
                 stderr=subprocess.STDOUT if out is not None else None,
                 start_new_session=True,  # new session → new process group, id = pid
+                preexec_fn=_default_sigint,
             )
         finally:
             if out is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -197,6 +198,29 @@ def test_a_child_that_saves_on_sigint_is_stopped_by_sigint(tmp_path: Path) -> No
         assert child.stop(grace_s=60) == "SIGINT"
     assert child.exit_code == 0 and child.peak_rss_gib and child.peak_rss_gib > 0
     assert "saved" in log.read_text(encoding="utf-8")
+
+
+def test_a_child_gets_keyboard_interrupt_even_when_the_parent_ignores_sigint(tmp_path: Path) -> None:
+    """A background job of a script (`nohup run_all.sh &`) starts with SIGINT ignored; its Python
+    children must still raise KeyboardInterrupt on it (Joey NMT saves its model there)."""
+    log = tmp_path / "child.log"
+    code = (
+        "import time\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    time.sleep(120)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('saved', flush=True)\n"
+    )
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = common.Child([sys.executable, "-c", code], log=log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with child:
+        wait_for(log, "ready")
+        assert child.stop(grace_s=60) == "SIGINT"
+    assert child.exit_code == 0 and "saved" in log.read_text(encoding="utf-8")
 
 
 def test_a_group_that_ignores_sigint_and_sigterm_is_killed_children_included(tmp_path: Path) -> None:
