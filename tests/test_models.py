@@ -53,6 +53,17 @@ def test_shapes(kind: str) -> None:
     assert all(t.size(0) == B for t in [*state.source.values(), *state.history.values()])
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_model_init_normal_draws_every_matrix_from_n_0_002(kind: str) -> None:
+    xavier, normal = tiny_model(kind), tiny_model(kind, init="normal")
+    for (name, a), (_, b) in zip(xavier.named_parameters(), normal.named_parameters(), strict=True):
+        if a.dim() > 1:
+            assert abs(float(b.detach().std()) - 0.02) < 0.006, name
+            assert float(a.detach().std()) > 0.03, name  # Xavier-uniform: sqrt(2 / (fan_in + fan_out)), tiny fans
+        elif name.endswith("bias") and "norm" not in name:
+            assert float(b.detach().abs().max()) == 0.0, name
+
+
 def test_build_model_picks_the_architecture() -> None:
     assert isinstance(tiny_model("transformer"), Transformer)
     assert isinstance(tiny_model("rnn"), RNNModel)

@@ -109,6 +109,9 @@ class ModelConfig:
     attention_dropout: float = 0.0
     activation: Literal["relu", "gelu", "swish"] = "relu"
     norm: Literal["pre", "post"] = "pre"
+    # every weight matrix (embeddings included): Xavier-uniform (Joey NMT), or N(0, 0.02²)
+    # (`normal`: Hugging Face Marian, BERT); Linear biases start at zero either way
+    init: Literal["xavier_uniform", "normal"] = "xavier_uniform"
     scale_embeddings: bool = True  # multiply embeddings by sqrt(d_model)
     tie_embeddings: bool = True  # share source/target/output embeddings (needs a joint vocabulary)
     max_positions: int = 1024

@@ -81,13 +81,17 @@ class Seq2SeqModel(nn.Module, ABC):
             self.output_projection.weight = self.tgt_embedding.weight  # logits = h·Eᵀ
 
     def init_parameters(self) -> None:
-        """Xavier-uniform for every matrix, zero for every Linear bias; subclasses call it last."""
+        """Every matrix Xavier-uniform (`model.init: xavier_uniform`) or N(0, 0.02²) (`normal`),
+        every Linear bias zero; subclasses call it last."""
         for module in self.modules():
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
         for parameter in self.parameters():
             if parameter.dim() > 1:
-                nn.init.xavier_uniform_(parameter)
+                if self.config.init == "normal":
+                    nn.init.normal_(parameter, std=0.02)
+                else:
+                    nn.init.xavier_uniform_(parameter)
 
     @property
     def special_ids(self) -> SpecialIds:
