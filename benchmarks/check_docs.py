@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -54,14 +55,15 @@ class Marker:
 
 
 def resolve(document: Any, pointer: str) -> Any:
-    """The value at a JSON pointer ("" or "/a/0/b"; "~1" is "/", "~0" is "~")."""
+    """The value at a JSON pointer ("" or "/a/0/b"; "~1" is "/", "~0" is "~"), in its URI
+    fragment form (RFC 6901 §6): "%20" is a space, so a key with spaces fits in a marker."""
     if pointer in ("", "/"):
         return document
     if not pointer.startswith("/"):
         raise KeyError(f"JSON pointer {pointer!r} must start with '/'")
     value = document
     for raw in pointer[1:].split("/"):
-        key = raw.replace("~1", "/").replace("~0", "~")
+        key = unquote(raw).replace("~1", "/").replace("~0", "~")
         if isinstance(value, list):
             value = value[int(key)]
         elif isinstance(value, dict):

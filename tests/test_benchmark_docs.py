@@ -98,6 +98,12 @@ def test_a_figure_that_equals_its_result_passes(tmp_path: Path, row: str, value:
     assert check_docs.check((readme,), results, run_all) == []
 
 
+def test_a_pointer_in_uri_fragment_form_reaches_keys_with_spaces() -> None:
+    document = {"models": {"fine-tuned + mixing": {"a/b": 1, "~": 2}}}
+    assert check_docs.resolve(document, "/models/fine-tuned%20+%20mixing/a~1b") == 1
+    assert check_docs.resolve(document, "/models/fine-tuned%20+%20mixing/~0") == 2
+
+
 @pytest.mark.parametrize(
     ("row", "value", "problem"),
     [
