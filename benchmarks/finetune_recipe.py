@@ -18,7 +18,9 @@ The scratch baseline's warmup is derived, not guessed: a probe trains the scratc
 `eval_every` updates (one evaluation included, as in the real run), which gives wall seconds per
 update; expected updates = budget ÷ that; warmup = `--scratch-warmup-share` (default 10 %) of the
 expected updates. A pretraining warmup of 300 updates would never finish in a 3-minute budget of
-≈ 140 updates, leaving the baseline at a fraction of its learning rate throughout.
+≈ 140 updates, leaving the baseline at a fraction of its learning rate throughout. When the
+pretrained run's schedule decays to zero at `max_steps` (linear, cosine), the scratch baseline's
+`max_steps` is the expected updates, so its decay ends with its budget.
 
 Figures: benchmarks/results/<--name>.json (common.write_result). Never run two benchmarks at once on a
 2-core machine. Duration ≈ probe (≈ 1 min) + seeds × 3 × (budget + ≈ 1 min of scoring).
@@ -69,12 +71,15 @@ def scratch_worker(job: dict[str, Any]) -> None:
     overrides = [*job["overrides"], f"finetune.init_from={json.dumps(job['pretrained'])}"]
     config = load_config(job["config"], overrides)
     baseline = scratch_config(config, load_run_config(job["pretrained"]))
+    max_steps = job["max_steps"]
+    if not max_steps and baseline.training.schedule in ("linear", "cosine"):
+        max_steps = job["horizon"]  # these decay to zero at max_steps: the updates the budget holds
     training = dataclasses.replace(
         baseline.training,
         warmup_steps=job["warmup_steps"],
         seed=job["seed"],
         max_time=job["max_time"],
-        max_steps=job["max_steps"],
+        max_steps=max_steps,
         num_threads=job["threads"],
     )
     baseline = dataclasses.replace(baseline, run_dir=job["run_dir"], training=training)
@@ -82,9 +87,10 @@ def scratch_worker(job: dict[str, Any]) -> None:
 
 
 def scratch_job(
-    args: argparse.Namespace, run: Path, seed: int, warmup: int, probe_steps: int = 0
+    args: argparse.Namespace, run: Path, seed: int, warmup: int, horizon: int = 0, probe_steps: int = 0
 ) -> list[str]:
     job = {
+        "horizon": horizon,
         "pretrained": args.pretrained,
         "config": args.config,
         "overrides": args.overrides,
@@ -153,7 +159,7 @@ def score_scratch(run: Path, in_domain: dict[str, str], beam: int, output: Path)
     return {"bleu": result["bleu"], "chrf": result["chrf"]}
 
 
-def one_seed(args: argparse.Namespace, seed: int, warmup: int) -> dict[str, Any]:
+def one_seed(args: argparse.Namespace, seed: int, warmup: int, horizon: int) -> dict[str, Any]:
     """Train the three models of one seed; return per model its in-domain / general scores and training.
 
     The fine-tuned runs' scores come from the reports `yiyan finetune` writes (pretrained and
@@ -172,7 +178,7 @@ def one_seed(args: argparse.Namespace, seed: int, warmup: int) -> dict[str, Any]
         finetune_command(
             args, runs["fine-tuned + mixing"], seed, "--set", f"finetune.mix_ratio={args.mix_ratio}"
         ),
-        scratch_job(args, runs["scratch"], seed, warmup),
+        scratch_job(args, runs["scratch"], seed, warmup, horizon),
     ]
     for model, command in zip(runs, commands):
         print(f"seed {seed}: {model} …", flush=True)
@@ -318,7 +324,8 @@ def main() -> None:
         f"expected in {args.budget:g} s → warmup {schedule['warmup_steps']}",
         flush=True,
     )
-    seeds = [one_seed(args, seed, schedule["warmup_steps"]) for seed in args.seeds]
+    horizon = max(schedule["warmup_steps"] + 1, round(schedule["expected_updates"]))
+    seeds = [one_seed(args, seed, schedule["warmup_steps"], horizon) for seed in args.seeds]
     result: dict[str, Any] = {
         "pretrained": args.pretrained,
         "config": args.config,
