@@ -59,7 +59,9 @@ def test_model_init_normal_draws_every_matrix_from_n_0_002(kind: str) -> None:
     for (name, a), (_, b) in zip(xavier.named_parameters(), normal.named_parameters(), strict=True):
         if a.dim() > 1:
             assert abs(float(b.detach().std()) - 0.02) < 0.006, name
-            assert float(a.detach().std()) > 0.03, name  # Xavier-uniform: sqrt(2 / (fan_in + fan_out)), tiny fans
+            assert float(a.detach().std()) > 0.03, (
+                name
+            )  # Xavier-uniform: sqrt(2 / (fan_in + fan_out)), tiny fans
         elif name.endswith("bias") and "norm" not in name:
             assert float(b.detach().abs().max()) == 0.0, name
 
@@ -129,6 +131,26 @@ def test_decode_step_equals_the_full_forward(kind: str, options: dict[str, Any])
             # the explicit softmax path (attention weights asked for) computes the same thing
             with_weights, explicit, _ = model.decode_step(tgt_in[:, t], memory, src_mask, explicit, True)
             torch.testing.assert_close(with_weights, log_probs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_long_incremental_decoding_with_reorders_equals_the_full_forward(kind: str) -> None:
+    """21 steps (the Transformer's key/value cache grows twice, at 8 and 16 positions), the rows
+    permuted every third step (reorder_state copies the cache): still the teacher-forced log-probs."""
+    model = tiny_model(kind)
+    src, src_mask = sources(random_sentences(3, seed=5))
+    tgt_in, _ = targets(random_sentences(3, seed=6, lengths=(20, 20)))
+    with torch.no_grad():
+        full = model.log_probs(model(src, src_mask, tgt_in))
+        memory = model.encode(src, src_mask)
+        state = model.init_state(memory, src_mask)
+        order, shift = torch.arange(3), torch.tensor([1, 2, 0])
+        for t in range(tgt_in.size(1)):
+            log_probs, state, _ = model.decode_step(tgt_in[order, t], memory[order], src_mask[order], state)
+            torch.testing.assert_close(log_probs, full[order, t], atol=1e-5, rtol=0)
+            assert state.steps == t + 1
+            if t % 3 == 1:
+                state, order = model.reorder_state(state, shift), order[shift]
 
 
 @pytest.mark.parametrize("kind", KINDS)

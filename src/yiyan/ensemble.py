@@ -71,7 +71,7 @@ class EnsembleModel(Seq2SeqModel):
         return [part.contiguous() for part in memory.split(self._memory_sizes, dim=-1)]
 
     def _split(self, state: DecoderState) -> list[DecoderState]:
-        parts = [DecoderState({}, {}) for _ in self.members]
+        parts = [DecoderState({}, {}, state.steps) for _ in self.members]
         for side, merged in (("source", state.source), ("history", state.history)):
             for key, tensor in merged.items():
                 index, name = key.split(":", 1)
@@ -83,6 +83,7 @@ class EnsembleModel(Seq2SeqModel):
         return DecoderState(
             {f"{i}:{k}": v for i, part in enumerate(parts) for k, v in part.source.items()},
             {f"{i}:{k}": v for i, part in enumerate(parts) for k, v in part.history.items()},
+            parts[0].steps,  # every member takes the same steps
         )
 
     def init_state(self, memory: Tensor, src_mask: Tensor) -> DecoderState:

@@ -52,11 +52,31 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).flatten(2)
 
 
+CACHE_GROWTH = 8  # positions a full key/value cache grows by (zeros, never attended to)
+
+
+def append_to_cache(cache: KeyValue, k: Tensor, v: Tensor, length: int) -> KeyValue:
+    """Write the newest position's keys/values [B, H, 1, d_k] at position `length` of the cache
+    buffers [B, H, capacity, d_k], in place; a full cache first grows by CACHE_GROWTH positions.
+
+    Buffers with room to spare cost no copy per step (a concatenation copies the whole history
+    every step), and a beam reorder copies at most CACHE_GROWTH − 1 unused positions.
+    """
+    keys, values = cache
+    if length == keys.size(2):
+        grow = (0, 0, 0, CACHE_GROWTH)  # F.pad pads the last dim first: d_k by (0, 0), positions by (0, 8)
+        keys, values = F.pad(keys, grow), F.pad(values, grow)
+    keys[:, :, length : length + 1] = k
+    values[:, :, length : length + 1] = v
+    return keys, values
+
+
 class SelfAttention(nn.Module):
     """MultiHead(X, X, X) = Concat(head_1..head_H)·W^O with one fused projection X·[W^Q W^K W^V].
 
-    Incremental decoding passes `cache` (keys/values of the earlier positions) and feeds only
-    the newest position; the returned cache has that position appended.
+    Incremental decoding passes `cache`, key/value buffers whose first `cached` positions are
+    the earlier positions, and feeds only the newest position: its keys/values are written at
+    `cached` (`append_to_cache`) and the buffers are returned. Without a cache, None is.
     """
 
     def __init__(self, d_model: int, heads: int, dropout: float) -> None:
@@ -67,14 +87,21 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)  # W^O
 
     def forward(
-        self, x: Tensor, mask: Tensor | None = None, *, causal: bool = False, cache: KeyValue | None = None
-    ) -> tuple[Tensor, KeyValue]:
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        *,
+        causal: bool = False,
+        cache: KeyValue | None = None,
+        cached: int = 0,
+    ) -> tuple[Tensor, KeyValue | None]:
         q, k, v = split_heads(self.qkv(x), 3 * self.heads).chunk(3, dim=1)  # each [B, H, T, d_k]
-        if cache is not None:  # keys/values of positions < t, then position t
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        if cache is not None:  # keys/values of positions < t, then position t = `cached`
+            cache = append_to_cache(cache, k, v, cached)
+            k, v = cache[0][:, :, : cached + 1], cache[1][:, :, : cached + 1]
         dropout = self.dropout if self.training else 0.0
         out, _ = scaled_dot_product(q, k, v, mask, causal=causal, dropout=dropout)
-        return self.out(merge_heads(out)), (k, v)
+        return self.out(merge_heads(out)), cache
 
 
 class CrossAttention(nn.Module):

@@ -34,10 +34,15 @@ from yiyan.vocab import SpecialIds
 
 @dataclass
 class DecoderState:
-    """What `decode_step` carries from one step to the next; every tensor has the batch on dim 0."""
+    """What `decode_step` carries from one step to the next; every tensor has the batch on dim 0.
+
+    A step may write into the history in place (the Transformer's key/value cache), so a state
+    is used once: to decode two continuations of one state, copy it first (`select`).
+    """
 
     source: dict[str, Tensor]  # fixed per sentence, computed once by init_state (cross-attention keys/values)
     history: dict[str, Tensor]  # changes every step (self-attention key/value cache, GRU state)
+    steps: int = 0  # decoding steps taken: the position of the next input token
 
     def select(self, indices: Tensor, *, source: bool = True) -> DecoderState:
         """Rows `indices` of every tensor; with `source=False` the per-sentence part is kept as is."""
@@ -45,7 +50,7 @@ class DecoderState:
         def pick(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
             return {name: tensor.index_select(0, indices) for name, tensor in tensors.items()}
 
-        return DecoderState(pick(self.source) if source else self.source, pick(self.history))
+        return DecoderState(pick(self.source) if source else self.source, pick(self.history), self.steps)
 
 
 class Seq2SeqModel(nn.Module, ABC):

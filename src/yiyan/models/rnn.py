@@ -132,4 +132,4 @@ class RNNModel(Seq2SeqModel):
         log_probs = self.log_probs(self.output(s, context, embedded))
         history = {"hidden": hidden.transpose(0, 1), "context": context}
         attention = weights[:, None, None, :] if need_attention else None  # [B, 1, 1, S]
-        return log_probs, DecoderState(state.source, history), attention
+        return log_probs, DecoderState(state.source, history, state.steps + 1), attention

@@ -10,9 +10,10 @@ before (`norm: pre`, which adds a final LayerNorm to each stack):
     post:  x = LayerNorm(x + Dropout(Sublayer(x)))
     pre:   x = x + Dropout(Sublayer(LayerNorm(x)))
 
-Decoding is incremental: each decoder layer caches its self-attention keys/values, so a step
-feeds only the newest token (at position t = tokens decoded so far); the cross-attention
-keys/values are computed once per sentence in `init_state`.
+Decoding is incremental: each decoder layer caches its self-attention keys/values in buffers
+with room to grow (`attention.append_to_cache`), so a step feeds only the newest token (at
+position t = `DecoderState.steps`, the tokens decoded so far); the cross-attention keys/values
+are computed once per sentence in `init_state`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from yiyan.config import ModelConfig
-from yiyan.models.attention import CrossAttention, KeyValue, SelfAttention
+from yiyan.models.attention import CACHE_GROWTH, CrossAttention, KeyValue, SelfAttention
 from yiyan.models.base import DecoderState, Seq2SeqModel, scaled_embedding
 from yiyan.models.dropout import Dropout
 
@@ -112,14 +113,17 @@ class DecoderLayer(Block):
         memory_kv: KeyValue,
         src_mask: Tensor,
         cache: KeyValue | None = None,
+        cached: int = 0,
         need_attention: bool = False,
-    ) -> tuple[Tensor, KeyValue, Tensor | None]:
-        """Whole target (cache None: causal mask) or one new position after the cached ones.
+    ) -> tuple[Tensor, KeyValue | None, Tensor | None]:
+        """Whole target (cache None: causal mask) or one new position after `cached` cached ones.
 
-        Returns the outputs, this layer's self-attention keys/values so far, and the
-        cross-attention weights [B, H, T, S] when asked for.
+        Returns the outputs, this layer's self-attention key/value cache (None without one),
+        and the cross-attention weights [B, H, T, S] when asked for.
         """
-        h, self_kv = self.self_attention(self.pre(y, self.norm1), causal=cache is None, cache=cache)
+        h, self_kv = self.self_attention(
+            self.pre(y, self.norm1), causal=cache is None, cache=cache, cached=cached
+        )
         y = self.post(y, h, self.norm1)
         h, weights = self.cross_attention(self.pre(y, self.norm2), memory_kv, src_mask, need_attention)
         y = self.post(y, h, self.norm2)
@@ -175,14 +179,12 @@ class Transformer(Seq2SeqModel):
         return self.decoder_norm(y)
 
     def init_state(self, memory: Tensor, src_mask: Tensor) -> DecoderState:
-        """Cross-attention K/V of every layer; empty self-attention caches [B, H, 0, d_k]."""
+        """Cross-attention K/V of every layer; empty self-attention caches [B, H, 8, d_k] (room for 8)."""
         source, history = {}, {}
-        empty = memory.new_zeros(
-            memory.size(0), self.config.heads, 0, self.config.d_model // self.config.heads
-        )
+        shape = (memory.size(0), self.config.heads, CACHE_GROWTH, self.config.d_model // self.config.heads)
         for i, layer in enumerate(self.decoder):
             source[f"cross_k{i}"], source[f"cross_v{i}"] = layer.cross_attention.project_memory(memory)
-            history[f"self_k{i}"] = history[f"self_v{i}"] = empty
+            history[f"self_k{i}"], history[f"self_v{i}"] = memory.new_zeros(shape), memory.new_zeros(shape)
         return DecoderState(source, history)
 
     def decode_step(
@@ -193,7 +195,7 @@ class Transformer(Seq2SeqModel):
         state: DecoderState,
         need_attention: bool = False,
     ) -> tuple[Tensor, DecoderState, Tensor | None]:
-        step = state.history["self_k0"].size(2)  # positions decoded so far = position of prev_tokens
+        step = state.steps  # positions decoded so far = position of prev_tokens
         y = self.embed(self.tgt_embedding, prev_tokens.unsqueeze(1), offset=step)
         mask = src_mask[:, None, None, :]
         history: dict[str, Tensor] = {}
@@ -201,11 +203,10 @@ class Transformer(Seq2SeqModel):
         for i, layer in enumerate(self.decoder):
             cache = (state.history[f"self_k{i}"], state.history[f"self_v{i}"])
             memory_kv = (state.source[f"cross_k{i}"], state.source[f"cross_v{i}"])
-            y, (history[f"self_k{i}"], history[f"self_v{i}"]), w = layer(
-                y, memory_kv, mask, cache, need_attention
-            )
+            y, self_kv, w = layer(y, memory_kv, mask, cache, step, need_attention)
+            history[f"self_k{i}"], history[f"self_v{i}"] = cast("KeyValue", self_kv)
             if w is not None:
                 weights.append(w.squeeze(2))  # [B, H, S]
         log_probs = self.log_probs(self.decoder_norm(y).squeeze(1))
         attention = torch.stack(weights, dim=1) if need_attention else None  # [B, L, H, S]
-        return log_probs, DecoderState(state.source, history), attention
+        return log_probs, DecoderState(state.source, history, step + 1), attention
