@@ -2,9 +2,9 @@
 # Every benchmark of docs/benchmarks.md and README.md's "Measured" table, one after another (never two
 # at once on a 2-core machine), on a quiet machine:
 #   bash benchmarks/run_all.sh ../shared/data/tatoeba-cmn [step ...]
-# Steps: peers train-small finetune train-rnn decode serve prepare-scale precision profile overlap recipe16
+# Steps: peers marian-gap train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile
 # toolbox-train toolbox-decode backtranslation documents
-# (default: all, in this order; about 6 hours, `peers` alone about 2 h 30 min).
+# (default: all, in this order; about 6 hours, `peers` alone about 1 h 30 min).
 # Each writes benchmarks/results/<--name>.json (commit them); then
 #   python benchmarks/check_docs.py --fill    # write the results into the docs' pending cells, and check
 # Run directories and logs are scratch: runs/bench-*, bench-out/ (not committed).
@@ -12,18 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers train-small finetune train-rnn decode serve prepare-scale precision profile overlap recipe16 toolbox-train toolbox-decode backtranslation documents}
+STEPS=${*:-peers marian-gap train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile toolbox-train toolbox-decode backtranslation documents}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
 for step in $STEPS; do
   echo "=== $step $(date -u +%FT%TZ)"
   case $step in
-    peers)       $PY benchmarks/peers_side_by_side.py --data "$DATA" --budget 20m --name peers-side-by-side ;;
+    peers)       $PY benchmarks/peers_side_by_side.py --data "$DATA" --budget 10m --name peers-side-by-side ;;
     train-small) $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
                    --run-dir runs/bench-tatoeba-small --name train-tatoeba-small ;;
-    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/bench-tatoeba-small --budget 3m --seeds 1 2 3 \
-                   --name finetune-recipe ;;
+    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/r16-b-s1 --budget 3m --seeds 1 2 3 \
+                   --name finetune-recipe ;;  # pretrained: step recipe16's budget recipe, seed 1
     train-rnn)   $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-rnn.yaml --budget 20m \
                    --run-dir runs/bench-tatoeba-rnn --name train-tatoeba-rnn ;;
     decode)      $PY benchmarks/decode.py runs/bench-tatoeba-small --data "$DATA" --threads 2 --repeats 3 \
@@ -55,6 +55,13 @@ for step in $STEPS; do
                    --set training.max_steps=2900 --set training.eval_every=200 --set training.seed=1 \
                    --name recipe16-batch1024-s1 ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
+    marian-gap)  # step peers' tuned yiyan run with one difference from Marian's model removed, same updates
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
+                   --run-dir runs/gap-norm-post --set model.norm=post --set training.max_steps=476 \
+                   --set training.eval_every=1000000000 --name marian-gap-norm-post
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
+                   --run-dir runs/gap-init-normal --set model.init=normal --set training.max_steps=476 \
+                   --set training.eval_every=1000000000 --name marian-gap-init-normal ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
