@@ -24,7 +24,7 @@ from yiyan.data.batching import TokenBudgetBatchSampler, collate
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.models import build_model
 from yiyan.runtime import fused_adamw_available
-from yiyan.training.loss import label_smoothed_nll
+from yiyan.training.loss import projected_loss
 from yiyan.translator import load_run_config
 
 GROUPS = {
@@ -80,7 +80,7 @@ def main() -> None:
     def update(batch: object) -> None:
         hidden = model(batch.src, batch.src_mask, batch.tgt_in)  # type: ignore[attr-defined]
         keep = batch.tgt_out != 0  # type: ignore[attr-defined]
-        loss, _ = label_smoothed_nll(model.logits(hidden[keep]), batch.tgt_out[keep], 0.1)  # type: ignore[attr-defined]
+        loss, _ = projected_loss(hidden[keep], model.output_projection, batch.tgt_out[keep], 0.1)  # type: ignore[attr-defined]
         (loss / keep.sum()).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -32,7 +32,7 @@ from common import gpu_peak_tflops, target_tokens, transformer_train_flops_per_t
 from yiyan.config import ModelConfig
 from yiyan.models import build_model
 from yiyan.runtime import autocast
-from yiyan.training.loss import label_smoothed_nll
+from yiyan.training.loss import projected_loss
 
 SIZES: dict[str, dict[str, Any]] = {
     "small": dict(d_model=256, encoder_layers=3, decoder_layers=3, heads=4, ff_size=1024),
@@ -75,8 +75,9 @@ def step_times(
         start = time.perf_counter()
         with autocast(device, dtype):
             hidden = model(src, mask, tgt_in)
-            logits = model.logits(hidden.reshape(-1, hidden.shape[-1]))
-        loss, _ = label_smoothed_nll(logits.float(), tgt_out.reshape(-1), 0.1)
+            loss, _ = projected_loss(
+                hidden.reshape(-1, hidden.shape[-1]), model.output_projection, tgt_out.reshape(-1), 0.1
+            )
         scaler.scale(loss / tgt_out.numel()).backward()
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

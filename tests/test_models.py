@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from model_helpers import VOCAB, random_sentences, sources, targets, tiny_model
 from yiyan.errors import ConfigError
 from yiyan.models import RNNModel, Seq2SeqModel, Transformer, build_model
 from yiyan.models.transformer import sinusoidal_positions
-from yiyan.training.loss import label_smoothed_nll
+from yiyan.training import loss as loss_module
+from yiyan.training.loss import label_smoothed_nll, projected_loss
 from yiyan.vocab import PAD_ID
 
 KINDS = ["transformer", "rnn"]
@@ -241,6 +243,59 @@ def test_loss_ignores_padding_and_computes_in_float32() -> None:
     half_loss, half_nll = label_smoothed_nll(logits.bfloat16().requires_grad_(), target, 0.1)
     assert half_loss.dtype == half_nll.dtype == torch.float32
     torch.testing.assert_close(half_loss, loss, atol=0.05, rtol=0.01)
+
+
+def test_loss_gradient_matches_autograd_of_torch_cross_entropy() -> None:
+    """The hand-written backward: padding rows get no gradient, an outer scale passes through."""
+    torch.manual_seed(0)
+    target = torch.tensor([4, 5, PAD_ID, 6, PAD_ID, 7, 2])
+    logits = torch.randn(7, 11, requires_grad=True)
+    reference = logits.detach().clone().requires_grad_()
+    (label_smoothed_nll(logits, target, 0.1)[0] * 0.37).backward()
+    real = target != PAD_ID
+    (F.cross_entropy(reference[real], target[real], label_smoothing=0.1, reduction="sum") * 0.37).backward()
+    assert logits.grad is not None and reference.grad is not None
+    torch.testing.assert_close(logits.grad, reference.grad)
+    assert not logits.grad[~real].any()
+    half = logits.detach().bfloat16().requires_grad_()
+    label_smoothed_nll(half, target, 0.1)[0].backward()
+    assert half.grad is not None and half.grad.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_projected_loss_matches_the_reference_in_blocks(bias: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Projection + loss block by block (3 rows a block here): same sums and gradients as
+    projecting everything, then `label_smoothed_nll`; padding targets count 0."""
+    monkeypatch.setattr(loss_module, "BLOCK_SCORES", 3 * 11)
+    torch.manual_seed(0)
+    target = torch.tensor([4, 5, PAD_ID, 6, PAD_ID, 7, 2, 9])
+    projection = nn.Linear(5, 11, bias=bias)
+    hidden = torch.randn(8, 5, requires_grad=True)
+    loss, nll = projected_loss(hidden, projection, target, 0.1)
+    (loss * 0.37).backward()
+    grads = [p.grad.clone() for p in (hidden, *projection.parameters())]  # type: ignore[union-attr]
+    hidden.grad = None
+    projection.zero_grad()
+    expected_loss, expected_nll = label_smoothed_nll(projection(hidden), target, 0.1)
+    (expected_loss * 0.37).backward()
+    torch.testing.assert_close((loss, nll), (expected_loss, expected_nll))
+    for got, p in zip(grads, (hidden, *projection.parameters()), strict=True):
+        torch.testing.assert_close(got, p.grad)
+    assert not grads[0][target == PAD_ID].any()
+    with torch.no_grad():  # evaluation: the sums only
+        torch.testing.assert_close(projected_loss(hidden, projection, target, 0.0)[1], expected_nll)
+
+
+def test_projected_loss_under_bf16_autocast_is_close_to_float32() -> None:
+    torch.manual_seed(0)
+    projection, target = nn.Linear(16, 40), torch.randint(4, 40, (30,))
+    hidden = torch.randn(30, 16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = projected_loss(hidden, projection, target, 0.1)
+    loss.backward()
+    assert loss.dtype == torch.float32 and hidden.grad is not None and hidden.grad.dtype == torch.float32
+    expected, _ = label_smoothed_nll(projection(hidden), target, 0.1)
+    torch.testing.assert_close(loss, expected, rtol=0.02, atol=0.5)
 
 
 def test_loss_gradient_is_softmax_minus_smoothed_target() -> None:
