@@ -61,7 +61,11 @@ for step in $STEPS; do
                    --set training.eval_every=1000000000 --name marian-gap-norm-post
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
                    --run-dir runs/gap-init-normal --set model.init=normal --set training.max_steps=476 \
-                   --set training.eval_every=1000000000 --name marian-gap-init-normal ;;
+                   --set training.eval_every=1000000000 --name marian-gap-init-normal
+                 # after d0ee714: batches cut from a random order within each cost (no target-length sort)
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
+                   --run-dir runs/gap-cost-sort --set training.max_steps=476 \
+                   --set training.eval_every=1000000000 --name marian-gap-cost-sort ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
