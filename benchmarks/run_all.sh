@@ -22,7 +22,7 @@ for step in $STEPS; do
     peers)       $PY benchmarks/peers_side_by_side.py --data "$DATA" --budget 10m --name peers-side-by-side ;;
     train-small) $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
                    --run-dir runs/bench-tatoeba-small --name train-tatoeba-small ;;
-    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/r16-b-s1 --budget 3m --seeds 1 2 3 \
+    finetune)    $PY benchmarks/finetune_recipe.py --pretrained runs/r16-pn-s1 --budget 3m --seeds 1 2 3 \
                    --name finetune-recipe ;;  # pretrained: step recipe16's budget recipe, seed 1
     train-rnn)   $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-rnn.yaml --budget 20m \
                    --run-dir runs/bench-tatoeba-rnn --name train-tatoeba-rnn ;;
@@ -34,26 +34,22 @@ for step in $STEPS; do
                    --name prepare-scale ;;
     precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
     profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
-    toolbox-decode) $PY benchmarks/toolbox_decode.py runs/r16-b-s1 runs/r16-b-s2 --threads 2 \
+    toolbox-decode) $PY benchmarks/toolbox_decode.py runs/r16-pn-s1 runs/r16-pn-s2 --threads 2 \
                    --name toolbox-decode ;;  # recipe16's two seeds: the same data, so one vocabulary
-    toolbox-train) $PY benchmarks/toolbox_train.py runs/r16-b-s1 runs/r16-b-s2 --average 2 3 5 --threads 2 \
+    toolbox-train) $PY benchmarks/toolbox_train.py runs/r16-pn-s1 runs/r16-pn-s2 --average 2 3 5 --threads 2 \
                    --name toolbox-train ;;  # the two seeds of step recipe16 (EMA + 5 kept checkpoints)
     backtranslation) $PY benchmarks/backtranslation.py --data "$DATA" --mono "$DATA/../jiyu-en-zh/train.tsv" \
                    --budget 600 --work bench-out/bt --name backtranslation \
                    --set training.batch_tokens=2048 --set training.learning_rate=0.001 --set training.warmup_steps=200 \
                    --set training.schedule=linear --set training.max_steps=850 --set training.eval_every=100 \
                    --set training.eval_max_sentences=300 --set training.eval_beam=1 --set training.ema_decay=0 ;;
-    recipe16)    $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
-                   --normalise-to 210 --run-dir runs/r16-base-s1 --name recipe16-base-s1
-                 # the budget recipe's two seeds get one fixed budget (the measured peak moves ±15 %)
-                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
-                   --budget 1073 --run-dir runs/r16-b-s1 --set training.seed=1 --name recipe16-b-s1
-                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
-                   --budget 1073 --run-dir runs/r16-b-s2 --set training.seed=2 --name recipe16-b-s2
-                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml \
-                   --budget 1073 --run-dir runs/r16-c-s1 --set training.batch_tokens=1024 \
-                   --set training.max_steps=2900 --set training.eval_every=200 --set training.seed=1 \
-                   --name recipe16-batch1024-s1 ;;
+    recipe16)    # issue 16's compute-normalised budget; the reference config, then the budget recipe, 2 seeds
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 20m \
+                   --normalise-to 210 --run-dir runs/r16-small-s1 --name recipe16-small-s1
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml --budget 20m \
+                   --normalise-to 210 --run-dir runs/r16-pn-s1 --set training.seed=1 --name recipe16-postnorm-s1
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml --budget 20m \
+                   --normalise-to 210 --run-dir runs/r16-pn-s2 --set training.seed=2 --name recipe16-postnorm-s2 ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     marian-gap)  # step peers' tuned yiyan run with one difference from Marian's model removed, same updates
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
