@@ -32,38 +32,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result
+from peer_marian import BOS, EOS, PAD, UNK, model_config, pad, read_pairs
+from peer_marian import batches as shuffled_batches  # pairs shuffled, no bucketing
 
-UNK, PAD, BOS, EOS = 0, 1, 2, 3  # make_joint_spm.py's ids, as benchmarks/peer_marian.py
-MAX_PIECES = 100
 Pairs = list[tuple[list[int], list[int]]]
-
-
-def read_pairs(data: Path, split: str, sp: spm.SentencePieceProcessor) -> Pairs:
-    src = (data / f"{split}.en").read_text(encoding="utf-8").splitlines()
-    tgt = (data / f"{split}.zh").read_text(encoding="utf-8").splitlines()
-    pairs = []
-    for s, t in zip(src, tgt, strict=True):
-        s_ids, t_ids = sp.encode(s), sp.encode(t)
-        if 0 < len(s_ids) <= MAX_PIECES and 0 < len(t_ids) <= MAX_PIECES:
-            pairs.append(([*s_ids, EOS], [*t_ids, EOS]))
-    return pairs
-
-
-def shuffled_batches(pairs: Pairs, batch_tokens: int, rng: random.Random) -> Iterator[list[int]]:
-    """peer_marian.batches: shuffled pairs, at most `batch_tokens` padded cells per batch."""
-    order = list(range(len(pairs)))
-    rng.shuffle(order)
-    batch: list[int] = []
-    longest = 0
-    for i in order:
-        cells = max(len(pairs[i][0]), len(pairs[i][1]))
-        if batch and (len(batch) + 1) * max(longest, cells) > batch_tokens:
-            yield batch
-            batch, longest = [], 0
-        batch.append(i)
-        longest = max(longest, cells)
-    if batch:
-        yield batch
 
 
 def bucketed_batches(pairs: Pairs, batch_tokens: int, rng: random.Random) -> Iterator[list[int]]:
@@ -71,11 +43,6 @@ def bucketed_batches(pairs: Pairs, batch_tokens: int, rng: random.Random) -> Ite
 
     lengths = [len(p[0]) - 1 for p in pairs], [len(p[1]) - 1 for p in pairs]  # without EOS
     yield from TokenBudgetBatchSampler(*lengths, batch_tokens, seed=rng.randrange(10**6))
-
-
-def pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
 
 
 class YiyanModel(torch.nn.Module):
@@ -114,8 +81,6 @@ class MarianModel(torch.nn.Module):
     def __init__(self, vocab: int) -> None:
         super().__init__()
         from transformers import MarianMTModel
-
-        from peer_marian import model_config
 
         self.model = MarianMTModel(model_config(vocab))
 
