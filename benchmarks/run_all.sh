@@ -2,7 +2,7 @@
 # Every benchmark of docs/benchmarks.md and README.md's "Measured" table, one after another (never two
 # at once on a 2-core machine), on a quiet machine:
 #   bash benchmarks/run_all.sh ../shared/data/tatoeba-cmn [step ...]
-# Steps: peers marian-gap train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile
+# Steps: peers marian-gap marian-loop train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile
 # toolbox-train toolbox-decode backtranslation documents
 # (default: all, in this order; about 6 hours, `peers` alone about 1 h 30 min).
 # Each writes benchmarks/results/<--name>.json (commit them); then
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: run_all.sh TATOEBA_DIR [step ...]}
 shift
-STEPS=${*:-peers marian-gap train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile toolbox-train toolbox-decode backtranslation documents}
+STEPS=${*:-peers marian-gap marian-loop train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile toolbox-train toolbox-decode backtranslation documents}
 PY=.venv/bin/python
 export OMP_NUM_THREADS=2
 mkdir -p bench-out
@@ -63,6 +63,13 @@ for step in $STEPS; do
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
                    --run-dir runs/gap-cost-sort --set training.max_steps=476 \
                    --set training.eval_every=1000000000 --name marian-gap-cost-sort ;;
+    marian-loop) # yiyan's model inside Marian's loop and batches (step peers' data); only the model differs
+                 $PY benchmarks/marian_loop.py --data bench-out/peers/data --steps 300 --eval-every 150 \
+                   --norm post --init normal --name marian-loop-yiyan-post-normal
+                 $PY benchmarks/marian_loop.py --data bench-out/peers/data --steps 300 --eval-every 150 \
+                   --norm pre --init xavier_uniform --name marian-loop-yiyan-pre-xavier
+                 $PY benchmarks/marian_loop.py --data bench-out/peers/data --steps 300 --eval-every 150 \
+                   --model marian --name marian-loop-marian ;;
     documents)   $PY benchmarks/documents.py runs/bench-tatoeba-small --dev "$DATA/dev.tsv" --threads 2 \
                    --name documents ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
