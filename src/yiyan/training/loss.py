@@ -63,8 +63,8 @@ class _ProjectedSmoothedLoss(torch.autograd.Function):
         smoothing: float,
         ignore_index: int,
         compute_dtype: torch.dtype,
+        needs_grad: bool,
     ) -> tuple[Tensor, Tensor]:
-        needs_grad = any(ctx.needs_input_grad[:3])
         h, w = hidden.to(compute_dtype), weight.to(compute_dtype)
         vocab = w.size(0)
         grad_h = torch.empty_like(hidden) if needs_grad else None
@@ -113,6 +113,7 @@ class _ProjectedSmoothedLoss(torch.autograd.Function):
             None,
             None,
             None,
+            None,
         )
 
 
@@ -127,9 +128,12 @@ def projected_loss(
         if torch.is_autocast_enabled(hidden.device.type)
         else hidden.dtype
     )
+    # ctx.needs_input_grad is True even under no_grad: evaluation would build gradients it never uses
+    trainable = [hidden, *projection.parameters()]
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in trainable)
     with torch.autocast(hidden.device.type, enabled=False):
         loss, nll = _ProjectedSmoothedLoss.apply(
-            hidden, projection.weight, projection.bias, target, smoothing, ignore_index, dtype
+            hidden, projection.weight, projection.bias, target, smoothing, ignore_index, dtype, needs_grad
         )
     return loss, nll
 
