@@ -7,7 +7,9 @@ cleaned by each filter set, scored on FLORES-200 dev.
 Filter sets (FILTER_SETS; --sets picks some): `length` — only what every config does (empty,
 too long, length ratio, duplicates; the data/filters.py checks off); `script` — plus the script
 check alone; `recipe` — every filter configs/pretrain-jiyu.yaml switches on; `recipe+langid` —
-plus langid.py. Per set: prepare (its drops by reason), train for --budget (dev loss only, the
+plus langid.py; `recipe+score` (with --score-run, e.g. the curve's run) — plus model-score
+filtering: that run force-scores every training pair and the worst --score-drop share goes
+(data/score_filter.py). Per set: prepare (its drops by reason), train for --budget (dev loss only, the
 best-by-dev-loss weights kept), then FLORES-dev BLEU/chrF of those weights (greedy unless --beam).
 One seed: differences under ≈ 0.5 BLEU are within run-to-run noise (tell them apart with more
 seeds, `--set training.seed=N`). Writes benchmarks/results/<--name>.json. Duration per set ≈
@@ -17,6 +19,7 @@ Smoke test: --train-lines 5000 --budget 1m --sets length recipe --name smoke --r
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,21 +43,39 @@ FILTER_SETS: dict[str, list[str]] = {
     "recipe": [],
     "recipe+langid": ["data.langid=true"],
 }
+SCORE_SET = "recipe+score"  # the recipe + data.score_filter_run (needs --score-run)
 
 
 def main() -> None:
     parser = arguments(__doc__)
-    parser.add_argument("--sets", nargs="+", choices=list(FILTER_SETS), default=list(FILTER_SETS))
+    parser.add_argument("--sets", nargs="+", choices=[*FILTER_SETS, SCORE_SET], help="default: all")
+    parser.add_argument(
+        "--score-run", type=Path, help=f"a trained en→zh run whose forced scores rank the pairs ({SCORE_SET})"
+    )
+    parser.add_argument(
+        "--score-drop", type=float, default=0.1, help=f"share of pairs {SCORE_SET} drops (default 0.1)"
+    )
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench-out" / "pretrain-filters")
     parser.add_argument("--name", default="pretrain-filters", help="result name: <results-dir>/NAME.json")
     args = parser.parse_args()
     args.points = 4  # a few dev-loss evaluations: the best-by-dev-loss weights are scored
+    if args.sets is None:
+        args.sets = [*FILTER_SETS, *([SCORE_SET] if args.score_run else [])]
+    if SCORE_SET in args.sets and args.score_run is None:
+        parser.error(f"the set {SCORE_SET} needs --score-run (a trained run, e.g. bench-out/pretrain-curve)")
+    filter_sets = {
+        **FILTER_SETS,
+        SCORE_SET: [
+            f"data.score_filter_run={json.dumps(str(args.score_run))}",
+            f"data.score_filter_drop_worst={args.score_drop}",
+        ],
+    }
 
     base = data_overrides(args.data_dir, args.flores, args.out_dir / "data", args.train_lines)
     rows: dict[str, Any] = {}
     for name in args.sets:
         run = args.out_dir / name.replace("+", "-")
-        overrides = [*base, *FILTER_SETS[name], *args.overrides]
+        overrides = [*base, *filter_sets[name], *args.overrides]
         print(f"{name}: prepare", flush=True)
         prepared = prepare_run(args, run, overrides, reuse=False)
         print(f"{name}: train for {args.budget / 60:g} min", flush=True)
@@ -62,7 +83,7 @@ def main() -> None:
         scores = score_model(run, run, args.flores, args.beam, args.threads, args.score_lines)
         cleaning = next(iter(prepared["cleaning"].values()))
         rows[name] = {
-            "overrides": FILTER_SETS[name],
+            "overrides": filter_sets[name],
             "kept": cleaning["kept"],
             "dropped": cleaning["dropped"],
             "train_pairs": prepared["sentences"]["train"],

@@ -11,9 +11,12 @@ another (each `yiyan` command a child process with --threads):
   tatoeba-ft              `yiyan finetune` on Tatoeba train (configs/finetune-hsk.yaml's optimizer,
                           Tatoeba data), --finetune-budget;
   tatoeba-ft-mix          the same with finetune.mix_ratio=--mix-ratio JiYu pairs in every batch;
-  tatoeba-scratch         configs/tatoeba-small.yaml from scratch on Tatoeba alone for the pretrained
-                          run's wall-clock (its train_summary.json) + --finetune-budget: equal total
-                          compute with pretraining + fine-tuning;
+  tatoeba-scratch         --scratch-config (default configs/tatoeba-budget.yaml, the best Tatoeba-only
+                          recipe of docs/benchmarks.md §14) from scratch on Tatoeba alone for the
+                          pretrained run's wall-clock (its train_summary.json) + --finetune-budget:
+                          equal total compute with pretraining + fine-tuning. Its learning rate
+                          decays to 0 at max_steps, so max_steps is fitted to that budget from a
+                          probe of --probe-steps updates;
   hsk-ft                  `yiyan finetune` on HSK (configs/finetune-hsk.yaml), --finetune-budget.
 Each is scored on the Tatoeba test set, FLORES-200 dev and (HSK models) the HSK test split, with beam
 --beam (BLEU tok zh, chrF), after training. Writes benchmarks/results/<--name>.json with the headline
@@ -33,11 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import REPO, write_result
-from pretrain_common import score_model, sets, yiyan
+from pretrain_common import score_model, seconds_per_update, sets, yiyan
 from yiyan.cli import parse_duration
 
 FINETUNE_CONFIG = REPO / "configs" / "finetune-hsk.yaml"
-SCRATCH_CONFIG = REPO / "configs" / "tatoeba-small.yaml"
+SCRATCH_CONFIG = REPO / "configs" / "tatoeba-budget.yaml"
 
 
 def head(path: Path, lines: int, out: Path) -> Path:
@@ -71,6 +74,8 @@ def main() -> None:
     parser.add_argument("--finetune-budget", type=parse_duration, default=600.0, help="e.g. 10m")
     parser.add_argument("--mix-ratio", type=float, default=0.2, help="JiYu share per batch when mixing")
     parser.add_argument("--tatoeba-lines", type=int, default=0, help="Tatoeba train: first N pairs (smoke)")
+    parser.add_argument("--scratch-config", type=Path, default=SCRATCH_CONFIG, help="Tatoeba-only recipe")
+    parser.add_argument("--probe-steps", type=int, default=30, help="updates of the scratch speed probe")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument(
         "--score-lines", type=int, default=0, help="score on the first N pairs of each test set (smoke)"
@@ -100,6 +105,14 @@ def main() -> None:
         f"data.test={json.dumps(str(tatoeba_test))}",
     ]
     finetune = ["finetune", str(args.pretrained), str(FINETUNE_CONFIG), "--overwrite", "--quiet"]
+    scratch = ["train", str(args.scratch_config), *sets(tatoeba_data), "--overwrite", "--quiet"]
+    scratch_budget = pretrain_seconds + budget
+    probe = out / "tatoeba-scratch-probe"
+    no_eval = sets(["training.eval_every=1000000000"])
+    probe_args = [*scratch, *no_eval, "--max-steps", str(args.probe_steps), "--run-dir", str(probe)]
+    yiyan(probe_args, out / "tatoeba-scratch-probe.log", threads)
+    scratch_steps = max(1, int(scratch_budget / seconds_per_update(probe)))
+    print(f"tatoeba-scratch: {scratch_steps} updates fit {scratch_budget / 60:.1f} min", flush=True)
     jobs: dict[str, tuple[list[str], Path]] = {
         "tatoeba-ft": ([*finetune, *sets(tatoeba_data), "--max-time", f"{budget}"], out / "tatoeba-ft"),
         "tatoeba-ft-mix": (
@@ -113,8 +126,9 @@ def main() -> None:
         ),
         "tatoeba-scratch": (
             [
-                *["train", str(SCRATCH_CONFIG), *sets(tatoeba_data), "--overwrite", "--quiet"],
-                *["--max-time", f"{pretrain_seconds + budget}", "--set", f"training.num_threads={threads}"],
+                *scratch,
+                *sets([f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]),
+                *["--max-time", f"{scratch_budget}"],
             ],
             out / "tatoeba-scratch",
         ),
@@ -146,7 +160,9 @@ def main() -> None:
     results = {
         "pretrained_run": str(args.pretrained),
         "finetune_budget_minutes": round(budget / 60, 2),
-        "scratch_budget_minutes": round((pretrain_seconds + budget) / 60, 2),
+        "scratch_budget_minutes": round(scratch_budget / 60, 2),
+        "scratch_config": str(args.scratch_config),
+        "scratch_max_steps": scratch_steps,
         "mix_ratio": args.mix_ratio,
         "tatoeba_lines": args.tatoeba_lines or "all",
         "scoring": {"beam": args.beam, "bleu_tokenize": "zh", "lines": args.score_lines or "all"},

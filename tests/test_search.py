@@ -9,7 +9,14 @@ import torch
 
 from model_helpers import random_sentences, sources, synthetic_pairs, tiny_model, train
 from yiyan.models import Seq2SeqModel
-from yiyan.search import Hypothesis, beam_search, greedy_search, max_output_lengths, search
+from yiyan.search import (
+    Hypothesis,
+    beam_search,
+    greedy_search,
+    max_output_lengths,
+    search,
+    search_nbest,
+)
 from yiyan.vocab import BOS_ID, EOS_ID, PAD_ID
 
 KINDS = ["transformer", "rnn"]
@@ -209,3 +216,27 @@ def test_search_leaves_the_training_mode_as_it_was() -> None:
     first = search(m, src, src_mask, beam=2)
     assert m.training  # restored
     assert [h.tokens for h in search(m, src, src_mask, beam=2)] == [h.tokens for h in first]  # no dropout
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_beam_search_runs_its_first_step_on_one_row_per_sentence(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A beam's k rows are equal before the first step: it runs on one row per sentence, then the
+    k rows come from its candidates (the equality with the reference is tested above). Sampling
+    draws k independent first tokens, so it runs k rows from the start."""
+    m = model(kind, True)
+    rows_per_step: list[int] = []
+    decode_step = m.decode_step
+
+    def counting(prev_tokens: torch.Tensor, *args: object, **kwargs: object) -> object:
+        rows_per_step.append(prev_tokens.size(0))
+        return decode_step(prev_tokens, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(m, "decode_step", counting)
+    src, src_mask = sources(SENTENCES)
+    search(m, src, src_mask, beam=3)
+    assert rows_per_step[:2] == [len(SENTENCES), 3 * len(SENTENCES)]
+    rows_per_step.clear()
+    search_nbest(m, src, src_mask, nbest=3, sampling=True, generator=torch.Generator().manual_seed(0))
+    assert rows_per_step[0] == 3 * len(SENTENCES)

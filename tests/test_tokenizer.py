@@ -71,8 +71,13 @@ def test_statistics_unk_rate_and_coverage(
 
 
 def test_vocabulary_too_small_for_the_characters(tmp_path: Path, data_text_files: tuple[Path, Path]) -> None:
-    with pytest.raises(YiyanError, match="SentencePiece training failed: Vocabulary size is smaller"):
+    with pytest.raises(YiyanError) as refused:
         Tokenizer.train(*data_text_files, TokenizerConfig(vocab_size=100), tmp_path)
+    message = str(refused.value)
+    assert "\n" not in message and "a vocabulary of 100 pieces" in message
+    assert "tokenizer.character_coverage 1.0" in message and "raise tokenizer.vocab_size" in message
+    needed = int(message.split(" characters to keep")[0].rsplit(" ", 1)[-1].replace(",", ""))
+    assert needed > 100  # SentencePiece's count of the characters the text needs
 
 
 def test_load_without_models(tmp_path: Path) -> None:

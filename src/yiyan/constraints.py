@@ -33,6 +33,8 @@ from yiyan.search import BeamRule
 
 
 class ConstrainedBeamRule(BeamRule):
+    one_row_first_step = False  # its per-row progress through the terms has k rows from the start
+
     def __init__(
         self,
         beam: int,

@@ -26,6 +26,10 @@ Step rules shared by every rule:
     is ruled out (EOS never is);
   * sentences that are finished leave the batch (memory and decoder state shrink with them).
 
+A beam search's first step has one live row per sentence (the others would only duplicate it),
+so it runs on one row per sentence and the k rows are made from its candidates (as CTranslate2
+does on CPU): the first step costs 1/k of a full one.
+
 A hypothesis' `score` is the summed log-probability of its tokens and EOS under the model (for
 sampling too: temperature, top-k and top-p shape the draw, not the score); finished hypotheses
 are ranked by `normalised_score` = score / |y|^α (|y| counts EOS; α = 0 ranks by the summed
@@ -114,15 +118,20 @@ class _Rows:
             )
         return log_probs
 
-    def extend(self, model: Seq2SeqModel, next_tokens: Tensor, origin: Tensor) -> None:
-        """Append `next_tokens`; row i first continues row origin[i] of the same sentence."""
-        tokens = self.tokens
-        if not torch.equal(origin, torch.arange(len(origin), device=origin.device)):  # greedy: never
-            tokens = tokens[origin]
+    def extend(
+        self, model: Seq2SeqModel, next_tokens: Tensor, origin: Tensor, *, expand: bool = False
+    ) -> None:
+        """Append `next_tokens`; row i first continues row origin[i] of the same sentence.
+        `expand`: there are more new rows than old (one row per sentence becomes k), so the
+        per-sentence part (memory, mask, source state) is copied too."""
+        if expand:
+            self.keep(model, origin)
+        elif not torch.equal(origin, torch.arange(len(origin), device=origin.device)):  # greedy: never
+            self.tokens = self.tokens[origin]
             self.state = model.reorder_state(self.state, origin, within_sentences=True)
             if self.attention is not None:
                 self.attention = self.attention[origin]
-        self.tokens = torch.cat([tokens, next_tokens.unsqueeze(1)], dim=1)
+        self.tokens = torch.cat([self.tokens, next_tokens.unsqueeze(1)], dim=1)
 
     def keep(self, model: Seq2SeqModel, rows: Tensor) -> None:
         """Drop every row not in `rows` (finished sentences)."""
@@ -161,6 +170,8 @@ class SelectionRule:
     differs between beam, sampling and constrained beam). The hooks other than `candidates`
     let a rule carry per-row state (a constrained beam's progress through its terms)."""
 
+    one_row_first_step = False  # True: the first step runs on one row per sentence (its k rows are equal)
+
     def __init__(self, rows_per_sentence: int) -> None:
         self.rows_per_sentence = rows_per_sentence
 
@@ -192,10 +203,21 @@ class SelectionRule:
 class BeamRule(SelectionRule):
     """The 2k best (row, token) extensions of all k·V."""
 
+    one_row_first_step = True
+
     def candidates(self, scores: Tensor, log_probs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        n, k, vocab = log_probs.shape
-        top_scores, top = (scores.unsqueeze(2) + log_probs).view(n, k * vocab).topk(2 * k, dim=1)
-        return top_scores, top.div(vocab, rounding_mode="floor"), top % vocab
+        n, rows, vocab = log_probs.shape
+        c = 2 * self.rows_per_sentence
+        # the best c of a sentence's rows·V extensions are among each row's c best tokens: pick
+        # those first ([n·rows, V] → [n·rows, c]), then the best c of the rows·c
+        row_best, row_tokens = log_probs.reshape(n * rows, vocab).topk(min(c, vocab), dim=1)
+        extended = (scores.reshape(n * rows, 1) + row_best).view(n, -1)
+        top_scores, top = extended.topk(min(c, extended.size(1)), dim=1)
+        return (
+            top_scores,
+            top.div(row_best.size(1), rounding_mode="floor"),
+            row_tokens.view(n, -1).gather(1, top),
+        )
 
 
 class SamplingRule(SelectionRule):
@@ -261,27 +283,28 @@ def _decode(
 ) -> list[list[Hypothesis]]:
     """The step loop every search shares; the n best finished hypotheses per sentence."""
     k = rule.rows_per_sentence
+    rows_now = 1 if rule.one_row_first_step else k  # rows per sentence in this step
     finished: list[list[tuple[bool, Hypothesis]]] = [[] for _ in range(src.size(0))]
     if not finished:
         return []
     special = model.special_ids
     with _decoding(model):
-        rows = _start(model, src, src_mask, k)
+        rows = _start(model, src, src_mask, rows_now)
         device = src.device
         sentences = torch.arange(src.size(0), device=device)  # alive sentences; rows are sentence-major
         max_lengths = _limit(model, max_lengths.to(device))
-        scores = rule.initial_scores(src.size(0), device)
+        scores = rule.initial_scores(src.size(0), device)[:, :rows_now]
         finished_count = torch.zeros(src.size(0), dtype=torch.long, device=device)
         within = torch.arange(k, device=device)
         for step in range(int(max_lengths.max()) + 1):
             n = len(sentences)
             log_probs = rows.step(model, need_attention)
             at_limit = step >= max_lengths
-            row_at_limit = at_limit.repeat_interleave(k)
+            row_at_limit = at_limit.repeat_interleave(rows_now)
             _constrain(log_probs, rows.tokens, row_at_limit, no_repeat_ngram_size, special)
             rule.restrict(log_probs, row_at_limit)
-            top_scores, top_rows, top_tokens = rule.candidates(scores, log_probs.view(n, k, -1))
-            origin = top_rows + torch.arange(n, device=device).unsqueeze(1) * k
+            top_scores, top_rows, top_tokens = rule.candidates(scores, log_probs.view(n, rows_now, -1))
+            origin = top_rows + torch.arange(n, device=device).unsqueeze(1) * rows_now
             is_eos = top_tokens == special.eos
 
             # EOS among the first k candidates: finished hypotheses
@@ -299,8 +322,9 @@ def _decode(
             keep = eos_last.topk(k, dim=1, largest=False).indices
             scores = top_scores.gather(1, keep)
             next_origin, next_tokens = origin.gather(1, keep).flatten(), top_tokens.gather(1, keep).flatten()
-            rows.extend(model, next_tokens, next_origin)
+            rows.extend(model, next_tokens, next_origin, expand=rows_now < k)
             rule.advance(next_origin, next_tokens)
+            rows_now = k
 
             done = (finished_count >= k) | at_limit | ~scores.isfinite().any(1)
             if done.any():

@@ -30,6 +30,7 @@ __all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_PIECES", "UNK_ID", "Side", "To
 Side = Literal["src", "tgt"]
 BYTE_PIECES = 256  # <0x00> … <0xFF>, added by tokenizer.byte_fallback
 _BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
+_REQUIRED_CHARS = re.compile(r"required_chars\. \d+ vs (\d+)")
 
 
 def _train_model(inputs: list[str], vocab_size: int, config: TokenizerConfig, prefix: Path) -> bytes:
@@ -60,8 +61,18 @@ def _train_model(inputs: list[str], vocab_size: int, config: TokenizerConfig, pr
             num_threads=2,
             minloglevel=2,
         )
-    except RuntimeError as error:  # e.g. "Vocabulary size is smaller than required_chars"
+    except RuntimeError as error:
         message = str(error).split("] ", 1)[-1]
+        too_many = _REQUIRED_CHARS.search(message)  # "… smaller than required_chars. 4256 vs 6173. …"
+        if too_many:  # SentencePiece counts the byte pieces among the required characters
+            characters = int(too_many.group(1)) - (BYTE_PIECES if config.byte_fallback else 0)
+            fallback = "they become byte pieces" if config.byte_fallback else "they become <unk>"
+            raise YiyanError(
+                f"tokenizer: the training text has {characters:,} characters to keep at "
+                f"tokenizer.character_coverage {config.character_coverage}, more than a vocabulary of "
+                f"{vocab_size} pieces holds; raise tokenizer.vocab_size or lower "
+                f"tokenizer.character_coverage (e.g. 0.9995: the rarest characters are left out, {fallback})"
+            ) from None
         raise YiyanError(f"SentencePiece training failed: {message}") from None
     return prefix.with_suffix(".model").read_bytes()
 
