@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import REPO, write_result
 from pretrain_common import score_model, seconds_per_update, sets, yiyan
 from yiyan.cli import parse_duration
+from yiyan.config import load_config
 
 FINETUNE_CONFIG = REPO / "configs" / "finetune-hsk.yaml"
 SCRATCH_CONFIG = REPO / "configs" / "tatoeba-budget.yaml"
@@ -108,10 +109,14 @@ def main() -> None:
     scratch = ["train", str(args.scratch_config), *sets(tatoeba_data), "--overwrite", "--quiet"]
     scratch_budget = pretrain_seconds + budget
     probe = out / "tatoeba-scratch-probe"
-    no_eval = sets(["training.eval_every=1000000000"])
-    probe_args = [*scratch, *no_eval, "--max-steps", str(args.probe_steps), "--run-dir", str(probe)]
+    # the probe only times updates: no evaluation, and a schedule that allows a few steps
+    probe_sets = sets(["training.eval_every=1000000000", "training.schedule=constant"])
+    probe_args = [*scratch, *probe_sets, "--max-steps", str(args.probe_steps), "--run-dir", str(probe)]
     yiyan(probe_args, out / "tatoeba-scratch-probe.log", threads)
-    scratch_steps = max(1, int(scratch_budget / seconds_per_update(probe)))
+    scratch_steps = max(2, int(scratch_budget / seconds_per_update(probe)))
+    scratch_sets = [f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]
+    if scratch_steps <= load_config(args.scratch_config).training.warmup_steps:  # smoke-test budgets
+        scratch_sets.append(f"training.warmup_steps={scratch_steps // 10}")
     print(f"tatoeba-scratch: {scratch_steps} updates fit {scratch_budget / 60:.1f} min", flush=True)
     jobs: dict[str, tuple[list[str], Path]] = {
         "tatoeba-ft": ([*finetune, *sets(tatoeba_data), "--max-time", f"{budget}"], out / "tatoeba-ft"),
@@ -127,7 +132,7 @@ def main() -> None:
         "tatoeba-scratch": (
             [
                 *scratch,
-                *sets([f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]),
+                *sets(scratch_sets),
                 *["--max-time", f"{scratch_budget}"],
             ],
             out / "tatoeba-scratch",
