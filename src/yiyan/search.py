@@ -134,7 +134,8 @@ class _Rows:
         self.tokens = torch.cat([self.tokens, next_tokens.unsqueeze(1)], dim=1)
 
     def keep(self, model: Seq2SeqModel, rows: Tensor) -> None:
-        """Drop every row not in `rows` (finished sentences)."""
+        """Keep rows `rows`, in that order: finished sentences leave, or (`extend(expand=True)`)
+        one row per sentence becomes k."""
         self.memory, self.src_mask = self.memory[rows], self.src_mask[rows]
         self.state = model.reorder_state(self.state, rows)
         self.tokens = self.tokens[rows]
