@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 # yiyan — the two commands of the README:
 #   make demo   install, then pretrain on Tatoeba → fine-tune on HSK → translate → the fine-tune report
-#               (about 10 minutes on 2 CPU cores)
+#               (about 6 minutes on 2 CPU cores)
 #   make test   install, then lint (ruff), type-check (mypy) and run the tests (pytest)
 
 PYTHON ?= python3
@@ -9,13 +9,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The demo's budgets are update counts, not seconds, so the same seed gives the same model on any
-# machine (and the same thread count gives the same numbers). From a fresh clone, the defaults took
-# 579 s in all on 2 quiet cores of a Xeon (420 s of pretraining, 114 s of fine-tuning, the rest
-# prepare and the report's decodes) and meet the demo's targets: "I love you." → 我爱你。, HSK test
-# BLEU 15.38 (beam 5) after fine-tuning, from 11.85; 600 pretraining updates give 11.14 —
-# docs/benchmarks.md, section 10.
-DEMO_PRETRAIN_STEPS ?= 1000
-DEMO_FINETUNE_STEPS ?= 300
+# machine (and the same thread count gives the same numbers). The recipe and budgets were chosen by a
+# search of 10 runs (docs/benchmarks.md, section 10); the figures of a fresh clone are there too.
+DEMO_PRETRAIN_STEPS ?= 2200
+DEMO_FINETUNE_STEPS ?= 1400
 DEMO_SEED ?= 1
 
 .PHONY: install demo test lint typecheck pytest clean system-deps

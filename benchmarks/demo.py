@@ -1,6 +1,7 @@
 """Run `make demo` and record its figures in benchmarks/results/demo.json.
 
     python benchmarks/demo.py [--pretrain-steps N] [--finetune-steps N] [--seed S] [--name demo]
+                                  (defaults: the Makefile's DEMO_PRETRAIN_STEPS, DEMO_FINETUNE_STEPS, DEMO_SEED)
     python benchmarks/demo.py --from-runs PRETRAINED_RUN FINETUNED_RUN [--name demo]
 
 Runs the Makefile's demo target (pretrain on Tatoeba → fine-tune on HSK → translate → report)
@@ -14,6 +15,7 @@ other thread counts), translating the demo sentences again; the total wall time 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -34,13 +36,23 @@ SENTENCES = [
 ]  # the Makefile's DEMO_SENTENCES
 
 
+def makefile_default(variable: str) -> int:
+    """The Makefile's default of a demo variable (`DEMO_PRETRAIN_STEPS ?= 2200`): one source of truth."""
+    found = re.search(
+        rf"^{variable} \?= (\d+)$", (REPO / "Makefile").read_text(encoding="utf-8"), re.MULTILINE
+    )
+    if found is None:
+        raise SystemExit(f"Makefile: no line '{variable} ?= N'")
+    return int(found.group(1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pretrain-steps", type=int, default=1000)
-    parser.add_argument("--finetune-steps", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pretrain-steps", type=int, default=makefile_default("DEMO_PRETRAIN_STEPS"))
+    parser.add_argument("--finetune-steps", type=int, default=makefile_default("DEMO_FINETUNE_STEPS"))
+    parser.add_argument("--seed", type=int, default=makefile_default("DEMO_SEED"))
     parser.add_argument("--name", default="demo", help="result name (benchmarks/results/NAME.json)")
     parser.add_argument("--from-runs", nargs=2, type=Path, metavar=("PRETRAINED", "FINETUNED"))
     args = parser.parse_args()
@@ -89,6 +101,7 @@ def record(
         "make_command": " ".join(command) if command else None,
         "wall_seconds_total": round(wall, 1) if wall is not None else None,
         "runs": {"pretrained": str(pretrained), "finetuned": str(finetuned)},
+        "settings": {"pretrain": settings(pretrained), "finetune": settings(finetuned)},
         "pretrain": read_json(pretrained / "train_summary.json"),
         "pretrain_data": {
             "sentences": prepared["sentences"],
@@ -101,6 +114,22 @@ def record(
         "general_test": report["general_test"],
         "gains": report["gains"],
         "signatures": report["signatures"],
+    }
+
+
+def settings(run: Path) -> dict[str, Any]:
+    """The recipe values a demo search varies, as the run was trained."""
+    from yiyan.translator import load_run_config
+
+    config = load_run_config(run)
+    training = config.training
+    return {
+        "batch_tokens": training.batch_tokens,
+        "learning_rate": training.learning_rate,
+        "schedule": training.schedule,
+        "warmup_steps": training.warmup_steps,
+        "seed": training.seed,
+        "dropout": config.model.dropout,
     }
 
 
