@@ -33,7 +33,13 @@ for step in $STEPS; do
     prepare-scale) $PY benchmarks/prepare_scale.py "$DATA/train.tsv" --sizes 1000000 10000000 --workers 2 \
                    --name prepare-scale ;;
     precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
-    profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step ;;
+    profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step
+                 # the share of the matmul peak split into padding, GEMM speed and non-GEMM time (step recipe16's run)
+                 $PY benchmarks/profile_step.py runs/r16-small-s1 --steps 8 --name profile-step-factors
+                 for beam in 5 1; do  # where PyTorch decoding's time goes (step recipe16's budget model)
+                     $PY benchmarks/profile_decode.py runs/r16-pn-s1 --data "$DATA" --beam $beam --limit 640 \
+                       --name profile-decode-beam$beam
+                 done ;;
     toolbox-decode) $PY benchmarks/toolbox_decode.py runs/r16-pn-s1 runs/r16-pn-s2 --threads 2 \
                    --name toolbox-decode ;;  # recipe16's two seeds: the same data, so one vocabulary
     toolbox-train) $PY benchmarks/toolbox_train.py runs/r16-pn-s1 runs/r16-pn-s2 --average 2 3 5 --threads 2 \
@@ -50,7 +56,10 @@ for step in $STEPS; do
                    --normalise-to 210 --run-dir runs/r16-pn-s1 --set training.seed=1 --name recipe16-postnorm-s1
                  # seed 2 gets seed 1's budget in seconds (the measured peak moves with the shared host)
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml --budget 866 \
-                   --run-dir runs/r16-pn-s2 --set training.seed=2 --name recipe16-postnorm-s2 ;;
+                   --run-dir runs/r16-pn-s2 --set training.seed=2 --name recipe16-postnorm-s2
+                 # a third seed with its own normalised budget
+                 $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml --budget 20m \
+                   --normalise-to 210 --run-dir runs/r16-pn-s3 --set training.seed=3 --name recipe16-postnorm-s3 ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     marian-gap)  # step peers' tuned yiyan run with one difference from Marian's model removed, same updates
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
