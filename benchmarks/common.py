@@ -315,6 +315,43 @@ GPU_PEAK_BF16_TFLOPS: list[tuple[str, str, float]] = [
 ]
 
 
+def profile_parser(description: str | None, run_help: str, default_name: str) -> Any:
+    """The arguments every profile_*.py script takes: a run, --threads, --name."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", help=run_help)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default=default_name, help="result name: benchmarks/results/NAME.json")
+    return parser
+
+
+def self_cpu_shares(
+    events: Iterable[Any], groups: Mapping[str, tuple[str, ...]], other: str, *, extra: str | None = None
+) -> tuple[dict[str, float], float]:
+    """Each group's share of the self CPU time of torch.profiler's `events` (key_averages()), and
+    the total in µs. An operator goes to the first group one of whose keys occurs in its
+    lower-cased name, else to `other`; only aten operators count (and those naming `extra`)."""
+    totals: dict[str, float] = {}
+    for event in events:
+        if not (event.key.startswith("aten::") or (extra and extra in event.key)):
+            continue
+        lowered = event.key.lower()
+        group = next((name for name, keys in groups.items() if any(key in lowered for key in keys)), other)
+        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
+    whole = sum(totals.values())
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return {group: round(micros / whole, 4) for group, micros in ranked}, whole
+
+
+def print_shares(shares: Mapping[str, float]) -> None:
+    print("| where | share of self CPU time |\n|---|---:|")
+    for group, share in shares.items():
+        print(f"| {group} | {share:.1%} |")
+
+
 def gpu_peak_tflops(device_name: str) -> tuple[str, float] | None:
     """(model, peak dense bf16 TFLOP/s) of a CUDA device name, or None when not in the table."""
     for key, model, peak in GPU_PEAK_BF16_TFLOPS:

@@ -12,17 +12,15 @@ the profiler gives sentences/s. Figures: benchmarks/results/<--name>.json.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak_gflops, write_result
+from common import matmul_peak_gflops, print_shares, profile_parser, self_cpu_shares, write_result
 from decode import read_test_set
 from yiyan.engines import load_translator
 
@@ -44,25 +42,12 @@ GROUPS = {  # the first group whose key occurs in an operator's name takes it
 OTHER = "other (elementwise, masks, indexing, bookkeeping)"
 
 
-def group_of(name: str) -> str:
-    lowered = name.lower()
-    for group, keys in GROUPS.items():
-        if any(key in lowered for key in keys):
-            return group
-    return OTHER
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", help="a trained run")
+    parser = profile_parser(__doc__, "a trained run", "profile-decode")
     parser.add_argument("--data", required=True, help="folder with test.tsv (source<TAB>reference)")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--limit", type=int, default=640, help="test sentences to translate (0 = all)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default="profile-decode", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -77,18 +62,9 @@ def main() -> None:
     translator.translate(sources, **options)
     seconds = time.perf_counter() - start
 
-    totals: dict[str, float] = defaultdict(float)
-    for event in prof.key_averages():
-        if event.key.startswith("aten::"):
-            totals[group_of(event.key)] += event.self_cpu_time_total
-    whole = sum(totals.values())
-    shares = {
-        group: round(micros / whole, 4) for group, micros in sorted(totals.items(), key=lambda kv: -kv[1])
-    }
+    shares, _ = self_cpu_shares(prof.key_averages(), GROUPS, OTHER)
     print(f"{len(sources)} sentences, beam {args.beam}: {len(sources) / seconds:.1f} sentences/s")
-    print("| where | share of self CPU time |\n|---|---:|")
-    for group, share in shares.items():
-        print(f"| {group} | {share:.1%} |")
+    print_shares(shares)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     write_result(
         args.name,

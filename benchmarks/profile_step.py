@@ -27,11 +27,9 @@ reach if nothing but its GEMMs took time.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,14 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import matmul_peak_gflops, transformer_train_flops_per_target_token, write_result
+from common import (
+    matmul_peak_gflops,
+    print_shares,
+    profile_parser,
+    self_cpu_shares,
+    transformer_train_flops_per_target_token,
+    write_result,
+)
 from yiyan.data.batching import TokenBudgetBatchSampler, collate
 from yiyan.data.binarize import BinarizedDataset
 from yiyan.models import build_model
@@ -47,6 +52,7 @@ from yiyan.runtime import fused_adamw_available
 from yiyan.training.loss import projected_loss
 from yiyan.translator import load_run_config
 
+OTHER = "other (copies, masks, elementwise, autograd bookkeeping)"
 GROUPS = {
     "matmul (linear layers, output projection)": ("addmm", "mm", "bmm", "matmul", "linear"),
     "attention kernel (SDPA)": ("scaled_dot_product", "_flash", "attention"),
@@ -64,14 +70,6 @@ GROUPS = {
     ),
     "embedding": ("embedding",),
 }
-
-
-def group_of(name: str) -> str:
-    lowered = name.lower()
-    for group, keys in GROUPS.items():
-        if any(key in lowered for key in keys):
-            return group
-    return "other (copies, masks, elementwise, autograd bookkeeping)"
 
 
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm")
@@ -101,13 +99,8 @@ def isolated_gemm_seconds(batch: int, m: int, k: int, n: int, repeats: int = 5) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", help="a prepared run (its config and data/bin are used)")
+    parser = profile_parser(__doc__, "a prepared run (its config and data/bin are used)", "profile-step")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default="profile-step", help="result name: benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -143,18 +136,11 @@ def main() -> None:
         start = time.perf_counter()
         update(batch)
         wall.append(time.perf_counter() - start)
-    totals: dict[str, float] = defaultdict(float)
-    for event in prof.key_averages():
-        if event.key.startswith("aten::") or "Optimizer" in event.key:
-            totals[group_of(event.key)] += event.self_cpu_time_total
-    whole = sum(totals.values())
+    shares, whole = self_cpu_shares(prof.key_averages(), GROUPS, OTHER, extra="Optimizer")
     print(f"{args.steps} updates, {config.training.batch_tokens}-token batches, {args.threads} threads")
-    print("| where | share of self CPU time |\n|---|---:|")
-    for group, micros in sorted(totals.items(), key=lambda item: -item[1]):
-        print(f"| {group} | {micros / whole:.1%} |")
+    print_shares(shares)
     print()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
-    shares = {group: round(micros / whole, 4) for group, micros in totals.items()}
     ceiling = throughput_factors(prof, batches[2:], config, data, whole, sum(wall), peak)
     print(f"matmul peak {peak:.1f} GFLOP/s; " + ", ".join(f"{k} {v}" for k, v in ceiling.items()))
     write_result(
