@@ -2,6 +2,8 @@
 
     python benchmarks/train_step.py --size base --device cuda --precision bf16 fp32
     python benchmarks/train_step.py --size small --device cpu --precision fp32 bf16 --steps 5
+    python benchmarks/train_step.py --size small --device cpu --precision fp32 --compile --vocab 8000 \
+        --batch-tokens 4096 --length 16 --threads 2 --name train-step-compile-cpu
 
 One step is the trainer's update on one batch: forward under autocast (none for fp32), the
 label-smoothed loss on the target positions, backward (through a GradScaler for fp16), gradient
@@ -9,7 +11,9 @@ clipping, AdamW. The batch is `--batch-tokens` / `--length` sentences of `--leng
 both sides (each target row counts as `--length` target tokens: pieces + EOS), after `--warmup`
 untimed steps, so the figures depend only on the model size and the machine. Prints, per precision,
 ms/step (median), target tokens/s, achieved model TFLOP/s (benchmarks/common.py's FLOP count) and,
-on a GPU, MFU: achieved / the GPU's peak dense bf16 TFLOP/s (table in common.py).
+on a GPU, MFU: achieved / the GPU's peak dense bf16 TFLOP/s (table in common.py). `--compile` times
+every precision twice, eager and with the model under `torch.compile` (its first step, the
+compilation, is reported as `first_step_s`).
 
 Sizes: small = configs/tatoeba-small.yaml's model (3+3 layers, d 256, ff 1024, 4 heads),
 base = the Transformer base of Vaswani et al. (6+6, d 512, ff 2048, 8 heads), big (6+6, d 1024,
@@ -57,10 +61,13 @@ def step_times(
     length: int,
     warmup: int,
     steps: int,
+    compile_model: bool = False,
 ) -> dict[str, Any]:
-    """Median step time and throughput of `precision` (fp32, bf16 or fp16)."""
+    """Median step time and throughput of `precision` (fp32, bf16 or fp16); with `compile_model`,
+    of the model's forward and backward compiled by `torch.compile` (the loss stays eager)."""
     torch.manual_seed(0)
     model = build_model(model_config, vocab, vocab).to(device).train()
+    forward = torch.compile(model) if compile_model else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     dtype = DTYPES[precision]
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
@@ -69,12 +76,12 @@ def step_times(
         torch.randint(4, vocab, (batch, length), generator=generator).to(device) for _ in range(3)
     )
     mask = torch.ones(batch, length, dtype=torch.bool, device=device)
-    times, losses = [], []
+    times, losses, first_step = [], [], 0.0
     for i in range(warmup + steps):
         sync(device)
         start = time.perf_counter()
         with autocast(device, dtype):
-            hidden = model(src, mask, tgt_in)
+            hidden = forward(src, mask, tgt_in)
             loss, _ = projected_loss(
                 hidden.reshape(-1, hidden.shape[-1]), model.output_projection, tgt_out.reshape(-1), 0.1
             )
@@ -85,6 +92,8 @@ def step_times(
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         sync(device)
+        if i == 0:
+            first_step = time.perf_counter() - start  # with --compile: the compilation
         if i >= warmup:
             times.append(time.perf_counter() - start)
             losses.append(loss.item() / tgt_out.numel())
@@ -100,7 +109,8 @@ def step_times(
         mean_len=length,
     )
     return {
-        "precision": precision,
+        "precision": precision + ("+compile" if compile_model else ""),
+        "first_step_s": round(first_step, 2),
         "ms_per_step": round(seconds * 1000, 2),
         "target_tokens_per_s": round(tokens_per_s, 1),
         "achieved_tflops": round(tokens_per_s * flops / 1e12, 3),
@@ -121,6 +131,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per precision (median)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time each precision with the model under torch.compile"
+    )
     parser.add_argument(
         "--name", help="result name: benchmarks/results/NAME.json (default train-step-<size>)"
     )
@@ -146,7 +159,9 @@ def main() -> None:
         where = f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.size} Transformer, vocab {args.vocab}, batch {report['batch']}, on {where}", flush=True)
     report["results"] = []
-    for precision in args.precision:
+    for precision, compile_model in [
+        (p, c) for p in args.precision for c in (False, True)[: 1 + args.compile]
+    ]:
         row = step_times(
             model_config,
             precision,
@@ -156,16 +171,17 @@ def main() -> None:
             length=args.length,
             warmup=args.warmup,
             steps=args.steps,
+            compile_model=compile_model,
         )
         if peak:
             row["mfu"] = round(row["achieved_tflops"] / peak[1], 4)
         report["results"].append(row)
-    print(f"{'precision':<10} {'ms/step':>9} {'tgt tok/s':>11} {'TFLOP/s':>9} {'MFU':>7}  loss first → last")
+    print(f"{'precision':<16} {'ms/step':>9} {'tgt tok/s':>11} {'TFLOP/s':>9} {'MFU':>7}  loss first → last")
     for row in report["results"]:
         mfu = f"{row['mfu']:.1%}" if "mfu" in row else "-"
         first, last = row["loss_first_last"]
         print(
-            f"{row['precision']:<10} {row['ms_per_step']:>9} {row['target_tokens_per_s']:>11} "
+            f"{row['precision']:<16} {row['ms_per_step']:>9} {row['target_tokens_per_s']:>11} "
             f"{row['achieved_tflops']:>9} {mfu:>7}  {first} → {last}"
         )
     write_result(args.name or f"train-step-{args.size}", report)
