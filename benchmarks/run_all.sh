@@ -32,7 +32,10 @@ for step in $STEPS; do
                    --clients 32 --requests 2000 --threads 2 --name serve-load ;;
     prepare-scale) $PY benchmarks/prepare_scale.py "$DATA/train.tsv" --sizes 1000000 10000000 --workers 2 \
                    --name prepare-scale ;;
-    precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu ;;
+    precision)   $PY benchmarks/precision_cpu.py --warmup 2 --steps 5 --name precision-cpu
+                 # eager against torch.compile, one shape, same process
+                 $PY benchmarks/train_step.py --size small --device cpu --precision fp32 --compile --vocab 8000 \
+                   --batch-tokens 4096 --length 16 --threads 2 --name train-step-compile-cpu ;;
     profile)     $PY benchmarks/profile_step.py runs/bench-tatoeba-small --steps 8 --name profile-step
                  # the share of the matmul peak split into padding, GEMM speed and non-GEMM time (step recipe16's run)
                  $PY benchmarks/profile_step.py runs/r16-small-s1 --steps 8 --name profile-step-factors
