@@ -159,9 +159,8 @@ def main() -> None:
         where = f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.size} Transformer, vocab {args.vocab}, batch {report['batch']}, on {where}", flush=True)
     report["results"] = []
-    for precision, compile_model in [
-        (p, c) for p in args.precision for c in (False, True)[: 1 + args.compile]
-    ]:
+    modes = (False, True) if args.compile else (False,)  # eager, then compiled
+    for precision, compile_model in [(p, c) for p in args.precision for c in modes]:
         row = step_times(
             model_config,
             precision,
