@@ -80,8 +80,11 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def prepare_run(args: argparse.Namespace, run: Path, overrides: list[str], reuse: bool) -> dict[str, Any]:
-    """Prepare `run` (unless `reuse` and it is prepared); the cleaning report with time and RSS."""
+def prepare_run(
+    args: argparse.Namespace, run: Path, overrides: list[str], reuse: bool, tokenizer: Path | None = None
+) -> dict[str, Any]:
+    """Prepare `run` (unless `reuse` and it is prepared), with `tokenizer` (a tokenizer/ directory)
+    instead of training one when given; the cleaning report with time and RSS."""
     timing: dict[str, Any] = {"reused": True}
     if not (reuse and is_prepared(run)):
         seconds, rss = yiyan(
@@ -93,6 +96,7 @@ def prepare_run(args: argparse.Namespace, run: Path, overrides: list[str], reuse
                 str(run),
                 "--workers",
                 str(args.workers),
+                *(["--tokenizer", str(tokenizer)] if tokenizer else []),
             ],
             run.parent / f"{run.name}-prepare.log",
             args.threads,

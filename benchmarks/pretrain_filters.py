@@ -11,6 +11,8 @@ plus langid.py; `recipe+score` (with --score-run, e.g. the curve's run) — plus
 filtering: that run force-scores every training pair and the worst --score-drop share goes
 (data/score_filter.py). Per set: prepare (its drops by reason), train for --budget (dev loss only, the
 best-by-dev-loss weights kept), then FLORES-dev BLEU/chrF of those weights (greedy unless --beam).
+With --tokenizer every set reuses one tokenizer instead of training its own, so their FLORES-dev
+losses (per target token) compare too: at short budgets, where BLEU is small, the steadier measure.
 One seed: differences under ≈ 0.5 BLEU are within run-to-run noise (tell them apart with more
 seeds, `--set training.seed=N`). Writes benchmarks/results/<--name>.json. Duration per set ≈
 prepare (5–10 min; + ≈ 8 min with langid) + probe + budget + scoring; 4 sets at 60 min ≈ 5 h.
@@ -55,6 +57,12 @@ def main() -> None:
     parser.add_argument(
         "--score-drop", type=float, default=0.1, help=f"share of pairs {SCORE_SET} drops (default 0.1)"
     )
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="one tokenizer for every set (a run's tokenizer/ directory, e.g. the curve's): no tokenizer "
+        "training per set, and the sets' FLORES-dev losses become comparable",
+    )
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench-out" / "pretrain-filters")
     parser.add_argument("--name", default="pretrain-filters", help="result name: <results-dir>/NAME.json")
     args = parser.parse_args()
@@ -77,7 +85,7 @@ def main() -> None:
         run = args.out_dir / name.replace("+", "-")
         overrides = [*base, *filter_sets[name], *args.overrides]
         print(f"{name}: prepare", flush=True)
-        prepared = prepare_run(args, run, overrides, reuse=False)
+        prepared = prepare_run(args, run, overrides, reuse=False, tokenizer=args.tokenizer)
         print(f"{name}: train for {args.budget / 60:g} min", flush=True)
         training = train_for_budget(args, run, overrides, args.budget, args.points)
         scores = score_model(run, run, args.flores, args.beam, args.threads, args.score_lines)
@@ -91,6 +99,9 @@ def main() -> None:
             "steps": training["steps"],
             "train_seconds": training["train_seconds"],
             "target_tokens": training["target_tokens"],
+            # the dev set is FLORES dev: its loss per target token (label-smoothed, of the kept
+            # weights) compares the sets only when they share a tokenizer (--tokenizer)
+            "flores_dev_loss": -float(training["best_dev_score"]),
             "flores_dev": scores,
         }
         print(
@@ -101,6 +112,8 @@ def main() -> None:
         "budget_minutes": round(args.budget / 60, 2),
         "train_lines": args.train_lines or "all",
         "recipe": str(args.config),
+        "overrides": args.overrides,
+        "shared_tokenizer": str(args.tokenizer) if args.tokenizer else None,
         "scoring": {
             "test": "FLORES-200 dev",
             "lines": args.score_lines or 997,
@@ -110,9 +123,12 @@ def main() -> None:
         "sets": rows,
     }
     write_result(args.name, results, results_dir=args.results_dir)
-    print(f"\n{'filters':<16} {'kept':>9} {'BLEU':>6} {'chrF':>6}")
+    print(f"\n{'filters':<16} {'kept':>9} {'dev loss':>8} {'BLEU':>6} {'chrF':>6}")
     for name, row in rows.items():
-        print(f"{name:<16} {row['kept']:>9,} {row['flores_dev']['bleu']:>6} {row['flores_dev']['chrf']:>6}")
+        scores = row["flores_dev"]
+        print(
+            f"{name:<16} {row['kept']:>9,} {row['flores_dev_loss']:>8.3f} {scores['bleu']:>6} {scores['chrf']:>6}"
+        )
 
 
 if __name__ == "__main__":

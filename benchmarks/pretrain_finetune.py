@@ -21,6 +21,8 @@ another (each `yiyan` command a child process with --threads):
 Each is scored on the Tatoeba test set, FLORES-200 dev and (HSK models) the HSK test split, with beam
 --beam (BLEU tok zh, chrF), after training. Writes benchmarks/results/<--name>.json with the headline
 deltas: fine-tuned − scratch on Tatoeba test (target ≥ +3) and FLORES-dev kept with mixing.
+--set KEY=VALUE changes the fine-tuning runs' recipe (e.g. model.dropout=0.1); --models trains and
+scores a subset (a fine-tuning variant beside an earlier call's scratch baseline).
 Duration ≈ 3 × budget + (pretrained minutes + budget) + scoring (≈ 1–2 min per model and test set
 at beam 5). Smoke test: a pretrained smoke run, --finetune-budget 1m --tatoeba-lines 3000
 --name smoke --results-dir bench-out
@@ -40,6 +42,7 @@ from pretrain_common import score_model, seconds_per_update, sets, yiyan
 from yiyan.cli import parse_duration
 from yiyan.config import load_config
 
+MODELS = ["pretrained", "tatoeba-ft", "tatoeba-ft-mix", "tatoeba-scratch", "hsk-ft"]
 FINETUNE_CONFIG = REPO / "configs" / "finetune-hsk.yaml"
 SCRATCH_CONFIG = REPO / "configs" / "tatoeba-budget.yaml"
 
@@ -81,6 +84,20 @@ def main() -> None:
     parser.add_argument(
         "--score-lines", type=int, default=0, help="score on the first N pairs of each test set (smoke)"
     )
+    parser.add_argument(
+        "--set",
+        dest="finetune_overrides",
+        action="append",
+        default=[],
+        help="config override for the fine-tuning runs (e.g. model.dropout=0.1), repeatable",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=MODELS,
+        help="train and score only these (default: all)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench-out" / "pretrain-finetune")
     parser.add_argument("--name", default="pretrain-finetune", help="result name: <results-dir>/NAME.json")
@@ -105,19 +122,28 @@ def main() -> None:
         f"data.dev={json.dumps(str(tatoeba_dev))}",
         f"data.test={json.dumps(str(tatoeba_test))}",
     ]
-    finetune = ["finetune", str(args.pretrained), str(FINETUNE_CONFIG), "--overwrite", "--quiet"]
+    finetune = [
+        "finetune",
+        str(args.pretrained),
+        str(FINETUNE_CONFIG),
+        *sets(args.finetune_overrides),
+        "--overwrite",
+        "--quiet",
+    ]
     scratch = ["train", str(args.scratch_config), *sets(tatoeba_data), "--overwrite", "--quiet"]
     scratch_budget = pretrain_seconds + budget
-    probe = out / "tatoeba-scratch-probe"
-    # the probe only times updates: no evaluation, and a schedule that allows a few steps
-    probe_sets = sets(["training.eval_every=1000000000", "training.schedule=constant"])
-    probe_args = [*scratch, *probe_sets, "--max-steps", str(args.probe_steps), "--run-dir", str(probe)]
-    yiyan(probe_args, out / "tatoeba-scratch-probe.log", threads)
-    scratch_steps = max(2, int(scratch_budget / seconds_per_update(probe)))
+    scratch_steps = 0
+    if "tatoeba-scratch" in args.models:
+        probe = out / "tatoeba-scratch-probe"
+        # the probe only times updates: no evaluation, and a schedule that allows a few steps
+        probe_sets = sets(["training.eval_every=1000000000", "training.schedule=constant"])
+        probe_args = [*scratch, *probe_sets, "--max-steps", str(args.probe_steps), "--run-dir", str(probe)]
+        yiyan(probe_args, out / "tatoeba-scratch-probe.log", threads)
+        scratch_steps = max(2, int(scratch_budget / seconds_per_update(probe)))
+        print(f"tatoeba-scratch: {scratch_steps} updates fit {scratch_budget / 60:.1f} min", flush=True)
     scratch_sets = [f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]
     if scratch_steps <= load_config(args.scratch_config).training.warmup_steps:  # smoke-test budgets
         scratch_sets.append(f"training.warmup_steps={scratch_steps // 10}")
-    print(f"tatoeba-scratch: {scratch_steps} updates fit {scratch_budget / 60:.1f} min", flush=True)
     jobs: dict[str, tuple[list[str], Path]] = {
         "tatoeba-ft": ([*finetune, *sets(tatoeba_data), "--max-time", f"{budget}"], out / "tatoeba-ft"),
         "tatoeba-ft-mix": (
@@ -139,18 +165,22 @@ def main() -> None:
         ),
         "hsk-ft": ([*finetune, *sets(hsk_sizes), "--max-time", f"{budget}"], out / "hsk-ft"),
     }
-    runs = {"pretrained": args.pretrained}
+    runs = {"pretrained": args.pretrained} if "pretrained" in args.models else {}
     seconds: dict[str, float] = {"pretrained": pretrain_seconds}
     for name, (command, run) in jobs.items():
+        if name not in args.models:
+            continue
         print(f"{name}: {' '.join(command[:3])} …", flush=True)
         seconds[name], _ = yiyan([*command, "--run-dir", str(run)], out / f"{name}.log", threads)
         runs[name] = run
-    hsk_test = split_tsv(runs["hsk-ft"], "test", out / "hsk-test.tsv")
+    # HSK's held-out test split, as the fine-tuning prepared it (the same split_seed every time)
+    hsk_run = runs["hsk-ft"] if "hsk-ft" in runs else out / "hsk-ft"
+    hsk_test = split_tsv(hsk_run, "test", out / "hsk-test.tsv") if (hsk_run / "data").is_dir() else None
 
     models: dict[str, Any] = {}
     for name, run in runs.items():
         tests = {"tatoeba_test": tatoeba_test, "flores_dev": args.flores}
-        if name in ("pretrained", "hsk-ft"):
+        if name in ("pretrained", "hsk-ft") and hsk_test is not None:
             tests["hsk_test"] = hsk_test
         models[name] = {
             test: score_model(run, run, path, args.beam, threads, args.score_lines)
@@ -159,7 +189,9 @@ def main() -> None:
         models[name]["wall_seconds"] = round(seconds[name], 1)
         print(f"{name}: {models[name]}", flush=True)
 
-    def delta(a: str, b: str, test: str) -> float:
+    def delta(a: str, b: str, test: str) -> float | None:
+        if test not in models.get(a, {}) or test not in models.get(b, {}):
+            return None  # a model this call did not train (--models)
         return round(models[a][test]["bleu"] - models[b][test]["bleu"], 2)
 
     results = {
@@ -167,7 +199,8 @@ def main() -> None:
         "finetune_budget_minutes": round(budget / 60, 2),
         "scratch_budget_minutes": round(scratch_budget / 60, 2),
         "scratch_config": str(args.scratch_config),
-        "scratch_max_steps": scratch_steps,
+        "scratch_max_steps": scratch_steps or None,
+        "finetune_overrides": args.finetune_overrides,
         "mix_ratio": args.mix_ratio,
         "tatoeba_lines": args.tatoeba_lines or "all",
         "scoring": {"beam": args.beam, "bleu_tokenize": "zh", "lines": args.score_lines or "all"},
@@ -188,7 +221,8 @@ def main() -> None:
     }
     write_result(args.name, results, results_dir=args.results_dir)
     for key, value in results["deltas"].items():
-        print(f"  {key}: {value:+.2f} BLEU")
+        if value is not None:
+            print(f"  {key}: {value:+.2f} BLEU")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,34 @@ def test_bad_corpus_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert f"{bad}:2" in capsys.readouterr().err
 
 
+def test_prepare_reuses_a_tokenizer_given_with_tokenizer(trained_run: Path, tmp_path: Path) -> None:
+    """Runs that share one tokenizer (e.g. a filter comparison) have comparable dev losses."""
+    sets = [x for item in [*TINY, "tokenizer.vocab_size=500"] for x in ("--set", item)]
+    run = tmp_path / "shared-tokenizer"
+    result = yiyan(
+        "prepare",
+        "configs/demo.yaml",
+        "--run-dir",
+        str(run),
+        *sets,
+        "--tokenizer",
+        str(trained_run / "tokenizer"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (run / "tokenizer" / "joint.model").read_bytes() == (
+        trained_run / "tokenizer" / "joint.model"
+    ).read_bytes()
+    report = json.loads((run / "prepare_report.json").read_text(encoding="utf-8"))
+    assert report["tokenizer"]["reused_from"] == str(trained_run / "tokenizer")
+    assert report["tokenizer"]["src_vocab_size"] != 500  # the given tokenizer's size, not the config's
+
+    missing = yiyan(
+        "prepare", "configs/demo.yaml", "--run-dir", str(tmp_path / "r"), *sets, "--tokenizer", str(tmp_path)
+    )
+    assert missing.returncode == 2 and "no tokenizer in" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
 def test_every_subcommand_has_help() -> None:
     for command in ("prepare", "train", "finetune", "translate", "evaluate", "attention", "export", "serve"):
         with pytest.raises(SystemExit) as exit_info:

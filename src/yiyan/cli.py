@@ -1,6 +1,6 @@
 """The `yiyan` command line: parses arguments and calls the modules, no logic of its own.
 
-    yiyan prepare CONFIG            clean, split, train the tokenizer, binarize
+    yiyan prepare CONFIG            clean, split, train the tokenizer (or --tokenizer DIR), binarize
     yiyan train CONFIG              train (prepares first if needed); --resume continues;
                                     --nproc N: N data-parallel processes (torchrun)
     yiyan finetune PRETRAINED CONFIG  fine-tune a trained run on in-domain data; writes a report
@@ -24,6 +24,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from yiyan.errors import YiyanError
@@ -176,7 +177,7 @@ def _translator(args: argparse.Namespace) -> Any:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from yiyan.prepare import prepare
 
-    prepare(_load(args), workers=args.workers)
+    prepare(_load(args), workers=args.workers, tokenizer_dir=args.tokenizer)
     return 0
 
 
@@ -381,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("prepare", help="clean, split, tokenize and binarize a parallel corpus")
     _add_config_args(p)
     p.add_argument("--workers", type=int, default=1, help="processes that encode the corpus (default: 1)")
+    p.add_argument(
+        "--tokenizer",
+        type=Path,
+        metavar="DIR",
+        help="reuse this tokenizer (a run's tokenizer/ directory) instead of training one: runs that "
+        "share it have comparable dev losses",
+    )
     p.set_defaults(handler=cmd_prepare)
 
     p = commands.add_parser("train", help="train a model (prepares the data first if needed)")
