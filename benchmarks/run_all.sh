@@ -5,6 +5,8 @@
 # Steps: peers marian-gap marian-loop train-small overlap recipe16 finetune train-rnn decode serve prepare-scale precision profile
 # toolbox-train toolbox-decode backtranslation documents
 # (default: all, in this order; about 6 hours, `peers` alone about 1 h 30 min).
+# Not in the default: pretraining (JiYu and FLORES-200 dev beside DATA, ../jiyu-en-zh and
+# ../flores200-dev; about 3 hours: the 40-minute curve, pretrain → fine-tune, the filter comparison).
 # Each writes benchmarks/results/<--name>.json (commit them); then
 #   python benchmarks/check_docs.py --fill    # write the results into the docs' pending cells, and check
 # Run directories and logs are scratch: runs/bench-*, bench-out/ (not committed).
@@ -63,6 +65,24 @@ for step in $STEPS; do
                  # a third seed with its own normalised budget
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-budget.yaml --budget 20m \
                    --normalise-to 210 --run-dir runs/r16-pn-s3 --set training.seed=3 --name recipe16-postnorm-s3 ;;
+    pretraining) JIYU="$DATA/../jiyu-en-zh"; FLORES="$DATA/../flores200-dev/dev.tsv"
+                 LINEAR=(--set training.batch_tokens=1024 --set training.schedule=linear)
+                 $PY benchmarks/pretrain_curve.py --data-dir "$JIYU" --flores "$FLORES" --budget 40m --points 5 \
+                   --eval-every 1150 --run-dir bench-out/pretrain-b1024 --plot docs/img/pretrain-b1024.png \
+                   "${LINEAR[@]}" --set training.max_steps=6000 --set training.warmup_steps=300 --name pretrain-b1024
+                 $PY benchmarks/pretrain_finetune.py --pretrained bench-out/pretrain-b1024 --tatoeba "$DATA" \
+                   --flores "$FLORES" --finetune-budget 10m --name pretrain-finetune
+                 # the same fine-tuning with the Tatoeba recipe's optimizer, beside the scratch baseline above
+                 $PY benchmarks/pretrain_finetune.py --pretrained bench-out/pretrain-b1024 --tatoeba "$DATA" \
+                   --flores "$FLORES" --finetune-budget 10m --models tatoeba-ft --set model.dropout=0.1 \
+                   --set training.learning_rate=0.001 --set training.schedule=linear --set training.warmup_steps=70 \
+                   --set training.max_steps=720 --set training.patience=0 --out-dir bench-out/pretrain-finetune-lr1e3 \
+                   --name pretrain-finetune-lr1e3
+                 # filters at a 10-minute budget on a uniform 100k-pair sample, one shared tokenizer
+                 $PY benchmarks/pretrain_filters.py --data-dir "$JIYU" --flores "$FLORES" --budget 10m \
+                   --train-lines 100000 --tokenizer bench-out/pretrain-b1024/tokenizer --eval-every 350 "${LINEAR[@]}" \
+                   --set training.max_steps=1450 --set training.warmup_steps=150 \
+                   --sets recipe recipe+langid recipe+score --score-run bench-out/pretrain-b1024 --name pretrain-filters ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     marian-gap)  # step peers' tuned yiyan run with one difference from Marian's model removed, same updates
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
