@@ -78,11 +78,14 @@ for step in $STEPS; do
                    --set training.learning_rate=0.001 --set training.schedule=linear --set training.warmup_steps=70 \
                    --set training.max_steps=720 --set training.patience=0 --out-dir bench-out/pretrain-finetune-lr1e3 \
                    --name pretrain-finetune-lr1e3
-                 # filters at a 10-minute budget on a uniform 100k-pair sample, one shared tokenizer
-                 $PY benchmarks/pretrain_filters.py --data-dir "$JIYU" --flores "$FLORES" --budget 10m \
-                   --train-lines 100000 --tokenizer bench-out/pretrain-b1024/tokenizer --eval-every 350 "${LINEAR[@]}" \
-                   --set training.max_steps=1450 --set training.warmup_steps=150 \
-                   --sets recipe recipe+langid recipe+score --score-run bench-out/pretrain-b1024 --name pretrain-filters ;;
+                 # the recipe against + model-score filtering: 16 minutes each on a uniform 100k-pair sample, one tokenizer
+                 $PY benchmarks/pretrain_filters.py --data-dir "$JIYU" --flores "$FLORES" --budget 16m \
+                   --train-lines 100000 --tokenizer bench-out/pretrain-b1024/tokenizer --eval-every 700 "${LINEAR[@]}" \
+                   --set training.max_steps=2800 --set training.warmup_steps=300 \
+                   --sets recipe+score recipe --score-run bench-out/pretrain-b1024 --name pretrain-filters
+                 # language ID's drops on the same sample (a data figure: prepare only)
+                 $PY benchmarks/pretrain_drops.py --data-dir "$JIYU" --flores "$FLORES" --train-lines 100000 \
+                   --set data.langid=true --run-dir bench-out/pretrain-langid-100k --name pretrain-jiyu-drops-langid-100k ;;
     overlap)     $PY benchmarks/overlap.py "$DATA" --name tatoeba-overlap ;;
     marian-gap)  # step peers' tuned yiyan run with one difference from Marian's model removed, same updates
                  $PY benchmarks/train_tatoeba.py --data "$DATA" --config configs/tatoeba-small.yaml --budget 40m \
