@@ -132,7 +132,7 @@ def main() -> None:
     ]
     scratch = ["train", str(args.scratch_config), *sets(tatoeba_data), "--overwrite", "--quiet"]
     scratch_budget = pretrain_seconds + budget
-    scratch_steps = 0
+    scratch_steps, scratch_sets = 0, []  # set only when the scratch baseline is trained (--models)
     if "tatoeba-scratch" in args.models:
         probe = out / "tatoeba-scratch-probe"
         # the probe only times updates: no evaluation, and a schedule that allows a few steps
@@ -141,9 +141,9 @@ def main() -> None:
         yiyan(probe_args, out / "tatoeba-scratch-probe.log", threads)
         scratch_steps = max(2, int(scratch_budget / seconds_per_update(probe)))
         print(f"tatoeba-scratch: {scratch_steps} updates fit {scratch_budget / 60:.1f} min", flush=True)
-    scratch_sets = [f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]
-    if scratch_steps <= load_config(args.scratch_config).training.warmup_steps:  # smoke-test budgets
-        scratch_sets.append(f"training.warmup_steps={scratch_steps // 10}")
+        scratch_sets = [f"training.max_steps={scratch_steps}", f"training.num_threads={threads}"]
+        if scratch_steps <= load_config(args.scratch_config).training.warmup_steps:  # smoke-test budgets
+            scratch_sets.append(f"training.warmup_steps={scratch_steps // 10}")
     jobs: dict[str, tuple[list[str], Path]] = {
         "tatoeba-ft": ([*finetune, *sets(tatoeba_data), "--max-time", f"{budget}"], out / "tatoeba-ft"),
         "tatoeba-ft-mix": (
